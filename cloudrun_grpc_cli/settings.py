@@ -1,0 +1,82 @@
+"""Frozen settings handed from the CLI to the core.
+
+Plain dataclasses: the core reads these, never typer objects. Defaults are
+the contract's defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+OutputMode = Literal["pretty", "json", "full", "events"]
+ColorMode = Literal["auto", "always", "never"]
+
+# A header value is text, or bytes for `-bin` names.
+Header = tuple[str, "str | bytes"]
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    plaintext: bool = False
+    insecure: bool = False
+    cacert: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    authority: str | None = None
+    connect_timeout: float = 10.0
+    timeout: float | None = None
+    max_msg_size: int | None = None
+    headers: tuple[Header, ...] = ()
+    retries: int = 0
+    retry_on: tuple[str, ...] = ()
+    reflection_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Token sources and the rules of when a token is sent (DESIGN.md, Authentication)."""
+
+    token: str | None = None
+    token_file: Path | None = None
+    token_from_env: bool = False  # `token` came from CRGRPC_TOKEN
+    key_file: Path | None = None
+    impersonate_service_account: str | None = None
+    include_email: bool = False
+    audience: str | None = None
+    auth: bool | None = None  # --auth True, --no-auth False, unset None
+    serverless_auth: bool = False
+    allow_plaintext_token: bool = False
+    token_cache: bool = True
+    iam_endpoint: str | None = None
+    certs_url: str | None = None
+    show_token: bool = False
+    metadata_timeout: float = 1.0
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    mode: OutputMode = "json"
+    emit_defaults: bool = False
+    proto_names: bool = False
+    color: ColorMode = "auto"
+    verbose: bool = False
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class SchemaSettings:
+    protos: tuple[Path, ...] = ()
+    import_paths: tuple[Path, ...] = ()
+    protosets: tuple[Path, ...] = ()
+    protoset_out: Path | None = None
+    schema_cache: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    channel: ChannelSettings = field(default_factory=ChannelSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+    schema: SchemaSettings = field(default_factory=SchemaSettings)
