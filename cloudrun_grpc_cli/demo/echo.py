@@ -74,9 +74,7 @@ class EchoServicer(echo_pb2_grpc.EchoServerServicer):  # type: ignore[misc]
     ) -> Iterator[echo_pb2.EchoReply]:
         context.send_initial_metadata((("streamheaderkey", "val"),))
         context.set_trailing_metadata((("streamtrailerkey", "val"),))
-        sent = 0
-        for request in request_iterator:
+        for sent, request in enumerate(request_iterator):
             if request.fail_code and sent >= request.fail_after:
                 _fail(context, request.fail_code, f"after {sent} messages")
-            sent += 1
             yield echo_pb2.EchoReply(message=_hello(request.name))

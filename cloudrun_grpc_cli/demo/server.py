@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent import futures
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import grpc
@@ -37,7 +38,7 @@ def build_server(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     reflection: bool = True,
-    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    interceptors: Sequence[grpc.ServerInterceptor[Any, Any]] = (),
     max_workers: int = 16,
 ) -> RunningServer:
     """Start Echo on host:port (0 picks a free port) and return it running."""

@@ -1,0 +1,97 @@
+"""CommonOptions (what the user typed) → Settings and Target (what core reads)."""
+
+from __future__ import annotations
+
+import os
+
+from ..core.channel import parse_header, validate_retry_codes
+from ..core.target import Target, parse_target
+from ..errors import UsageError
+from ..render.env import Environment
+from ..settings import (
+    AuthSettings,
+    ChannelSettings,
+    OutputMode,
+    OutputSettings,
+    SchemaSettings,
+    Settings,
+)
+from .options import CommonOptions
+
+OUTPUT_MODES = ("pretty", "json", "full", "events")
+COLOR_MODES = ("auto", "always", "never")
+
+
+def output_mode(opts: CommonOptions, env: Environment, allowed: tuple[str, ...]) -> OutputMode:
+    mode = (opts.output or ("pretty" if env.stdout_isatty else "json")).lower()
+    if mode not in OUTPUT_MODES:
+        raise UsageError(f"unknown output mode {opts.output!r}", f"use one of: {', '.join(allowed)}")
+    if mode not in allowed:
+        raise UsageError(
+            f"-o {mode} is not available for this command", f"use one of: {', '.join(allowed)}"
+        )
+    return mode  # type: ignore[return-value]
+
+
+def build_settings(
+    opts: CommonOptions, env: Environment, *, allowed_modes: tuple[str, ...] = OUTPUT_MODES,
+    timeout: float | None = None,
+) -> Settings:
+    if opts.color not in COLOR_MODES:
+        raise UsageError(f"unknown --color {opts.color!r}", "use auto, always or never")
+    headers = tuple(parse_header(h) for h in opts.header)
+    retry_on = validate_retry_codes(opts.retry_on)
+    token = opts.token
+    token_from_env = False
+    env_token = os.environ.get("CRGRPC_TOKEN")
+    if token is not None and env_token is not None and token == env_token:
+        token_from_env = True
+    channel = ChannelSettings(
+        plaintext=opts.plaintext,
+        insecure=opts.insecure,
+        cacert=opts.cacert,
+        cert=opts.cert,
+        key=opts.key,
+        authority=opts.authority,
+        connect_timeout=opts.connect_timeout,
+        timeout=timeout,
+        max_msg_size=opts.max_msg_size,
+        headers=headers,
+        retries=opts.retries,
+        retry_on=retry_on,
+    )
+    auth = AuthSettings(
+        token=token,
+        token_file=opts.token_file,
+        token_from_env=token_from_env,
+        key_file=opts.key_file,
+        impersonate_service_account=opts.impersonate_service_account,
+        include_email=opts.include_email,
+        audience=opts.audience,
+        auth=opts.auth,
+        serverless_auth=opts.serverless_auth,
+        allow_plaintext_token=opts.allow_plaintext_token,
+        token_cache=not opts.no_token_cache,
+        iam_endpoint=opts.iam_endpoint,
+        show_token=opts.show_token,
+    )
+    output = OutputSettings(
+        mode=output_mode(opts, env, allowed_modes),
+        emit_defaults=opts.emit_defaults,
+        proto_names=opts.proto_names,
+        color=opts.color,  # type: ignore[arg-type]
+        verbose=opts.verbose,
+        debug=opts.debug,
+    )
+    schema = SchemaSettings(
+        protos=tuple(opts.proto),
+        import_paths=tuple(opts.import_path),
+        protosets=tuple(opts.protoset),
+        protoset_out=opts.protoset_out,
+        schema_cache=not opts.no_schema_cache,
+    )
+    return Settings(channel=channel, auth=auth, output=output, schema=schema)
+
+
+def build_target(text: str, opts: CommonOptions) -> Target:
+    return parse_target(text, plaintext=opts.plaintext)

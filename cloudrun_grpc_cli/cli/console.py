@@ -1,0 +1,54 @@
+"""The Environment of the running command, and stderr lines: error:, hint:, notices.
+
+Plain text, no rich: errors must print even when rich is not loaded.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar, Token
+
+from ..errors import CrgrpcError
+from ..render.env import Environment
+
+_ENV: ContextVar[Environment | None] = ContextVar("crgrpc_env", default=None)
+
+
+def current_env() -> Environment:
+    env = _ENV.get()
+    if env is None:
+        env = Environment()
+        _ENV.set(env)
+    return env
+
+
+def push_env(env: Environment) -> Token[Environment | None]:
+    return _ENV.set(env)
+
+
+def pop_env(token: Token[Environment | None]) -> None:
+    _ENV.reset(token)
+
+
+def _style(env: Environment, text: str, code: str) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if env.use_color(env.stderr_isatty) else text
+
+
+def print_error(err: CrgrpcError, env: Environment | None = None) -> None:
+    env = env or current_env()
+    lines = [f"{_style(env, 'error:', '1;31')} {err.message}"]
+    lines += [f"{_style(env, 'hint:', '1;33')} {h}" for h in err.hints]
+    env.stderr.write("\n".join(lines) + "\n")
+    env.stderr.flush()
+
+
+def notice(text: str, env: Environment | None = None) -> None:
+    """A one-line notice on stderr (not an error)."""
+    env = env or current_env()
+    env.stderr.write(f"{_style(env, 'note:', '1;36')} {text}\n")
+    env.stderr.flush()
+
+
+def warn(text: str, env: Environment | None = None) -> None:
+    env = env or current_env()
+    env.stderr.write(f"{_style(env, 'warning:', '1;33')} {text}\n")
+    env.stderr.flush()

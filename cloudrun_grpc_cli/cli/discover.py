@@ -1,0 +1,108 @@
+"""`crgrpc list` and `crgrpc describe`: services, methods and types by reflection
+(or --proto / --protoset)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .options import CommonOptions, common_options
+
+LIST_HELP = """List services, or the methods of SERVICE with their kind.
+
+Examples:
+
+  crgrpc list https://echo-abc-uc.a.run.app --key-file sa.json
+
+  crgrpc list localhost:8080 --plaintext echo.EchoServer
+
+  crgrpc list host:443 -o json | jq -r .service
+"""
+
+DESCRIBE_HELP = """Describe a service, method, message or enum as proto source.
+
+Examples:
+
+  crgrpc describe https://echo-abc-uc.a.run.app echo.EchoRequest
+
+  crgrpc describe localhost:8080 --plaintext echo.EchoServer.SayHello
+"""
+
+MODES = ("pretty", "json")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list", help=LIST_HELP)(list_cmd)
+    app.command("describe", help=DESCRIBE_HELP)(describe_cmd)
+
+
+@common_options
+def list_cmd(
+    target: Annotated[str, typer.Argument(help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
+    service: Annotated[Optional[str], typer.Argument(help="List the methods of this service.")] = None,
+    *,
+    opts: CommonOptions,
+) -> None:
+    from ..core.schema import method_kind
+    from .runner import prepare, session
+
+    tgt, settings, env = prepare(target, opts, allowed_modes=MODES)
+    with session(tgt, settings, env) as sess:
+        schema = sess.schema()
+        if service is None:
+            rows = [{"service": name} for name in schema.list_services()]
+        else:
+            svc = schema.find_service(service)
+            rows = [
+                {
+                    "method": f"{svc.full_name}/{m.name}",
+                    "kind": method_kind(m),
+                    "request": m.input_type.full_name,
+                    "response": m.output_type.full_name,
+                }
+                for m in svc.methods
+            ]
+    if settings.output.mode == "json":
+        from ..core.codec import dumps
+
+        for row in rows:
+            env.stdout.write(dumps(row) + "\n")
+        env.stdout.flush()
+        return
+    from ..render.listing import print_listing
+
+    print_listing(env, rows)
+
+
+@common_options
+def describe_cmd(
+    target: Annotated[str, typer.Argument(help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
+    symbol: Annotated[Optional[str], typer.Argument(help="A service, method, message or enum (full name). Default: every service.")] = None,
+    *,
+    opts: CommonOptions,
+) -> None:
+    from ..core.schema import symbol_kind, to_proto_text
+    from .runner import prepare, session
+
+    tgt, settings, env = prepare(target, opts, allowed_modes=MODES)
+    with session(tgt, settings, env) as sess:
+        schema = sess.schema()
+        if symbol is None:
+            symbols = [schema.find_service(name) for name in schema.list_services()]
+        else:
+            symbols = [schema.find_symbol(symbol)]
+        rows = [
+            {"symbol": s.full_name, "kind": symbol_kind(s), "proto": to_proto_text(s)}
+            for s in symbols
+        ]
+    if settings.output.mode == "json":
+        from ..core.codec import dumps
+
+        for row in rows:
+            env.stdout.write(dumps(row) + "\n")
+        env.stdout.flush()
+        return
+    from ..render.listing import print_descriptions
+
+    print_descriptions(env, rows)

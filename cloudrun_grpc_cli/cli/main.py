@@ -1,0 +1,154 @@
+"""The crgrpc application and the one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from .. import __version__
+from ..errors import CrgrpcError, ExitCode, UsageError
+from ..render.env import Environment
+from .console import current_env, pop_env, print_error, push_env
+
+HELP = """A gRPC client for services behind Google Cloud Run's authentication.
+
+Discovers services by reflection, mints a Google-signed ID token for the
+right audience, and attaches it to every call (reflection included).
+
+Examples:
+
+  crgrpc list https://echo-abc-uc.a.run.app --key-file sa.json
+
+  crgrpc call https://echo-abc-uc.a.run.app SayHello -d '{"name": "x"}'
+
+  crgrpc demo
+"""
+
+app = typer.Typer(
+    name="crgrpc",
+    help=HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        current_env().stdout.write(f"crgrpc {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version_callback,
+        is_eager=True,
+    ),
+) -> None:
+    """crgrpc: gRPC for Cloud Run, with Google ID tokens."""
+
+
+def _register() -> None:
+    from . import call, discover, serve, token
+
+    discover.register(app)
+    call.register(app)
+    token.register(app)
+    serve.register(app)
+
+
+_register()
+
+
+def _silence_grpc(argv: Sequence[str]) -> None:
+    """gRPC's C-core logs to stderr; only --debug may let it through."""
+    if "--debug" in argv:
+        os.environ.setdefault("GRPC_VERBOSITY", "DEBUG" if os.environ.get("GRPC_TRACE") else "INFO")
+    else:
+        os.environ["GRPC_VERBOSITY"] = "NONE"
+        os.environ.pop("GRPC_TRACE", None)
+        os.environ.setdefault("GLOG_minloglevel", "3")
+
+
+def _usage_error(e: typer.TyperException) -> UsageError:
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else "crgrpc"
+    message = e.format_message().strip()
+    first = message.splitlines()[0] if message else "invalid usage"
+    return UsageError(first[0].lower() + first[1:] if first else first, f"run '{path} --help'")
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run crgrpc with argv; return the exit code (tests call this directly)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _silence_grpc(args)
+    env = env or Environment()
+    env_token = push_env(env)
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=args, prog_name="crgrpc", standalone_mode=False)
+        return int(rv) if isinstance(rv, int) else 0
+    except typer.Exit as e:
+        return int(e.exit_code)
+    except CrgrpcError as e:
+        print_error(e, env)
+        if debug:
+            _print_traceback(env)
+        return int(e.exit_code)
+    except typer.TyperException as e:
+        from typer._click.exceptions import NoArgsIsHelpError
+
+        if isinstance(e, NoArgsIsHelpError):
+            env.stdout.write(e.format_message() + "\n")
+            return 0
+        err = _usage_error(e)
+        print_error(err, env)
+        return int(getattr(e, "exit_code", ExitCode.USAGE) or ExitCode.USAGE)
+    except (KeyboardInterrupt, typer.Abort):
+        _quiet_stdout(env)
+        env.stderr.write("error: interrupted\n")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout(env)
+        return ExitCode.PIPE_CLOSED
+    except Exception as e:
+        print_error(
+            CrgrpcError(
+                f"internal error: {type(e).__name__}: {e}",
+                "this is a bug in crgrpc; rerun with --debug and report it",
+            ),
+            env,
+        )
+        if debug:
+            _print_traceback(env)
+        return ExitCode.INTERNAL
+    finally:
+        pop_env(env_token)
+
+
+def _print_traceback(env: Environment) -> None:
+    import traceback
+
+    # No locals, ever: they could hold tokens.
+    env.stderr.write(traceback.format_exc())
+
+
+def _quiet_stdout(env: Environment) -> None:
+    """After the reader went away, make the final flush at exit harmless."""
+    if env.stdout is sys.stdout:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

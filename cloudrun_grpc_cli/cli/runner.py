@@ -1,0 +1,54 @@
+"""Shared steps of list, describe and call: settings, session, protoset-out, notices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from ..render.env import Environment
+from ..settings import Settings
+from .build import OUTPUT_MODES, build_settings, build_target
+from .console import current_env, notice, warn
+from .options import CommonOptions
+
+if TYPE_CHECKING:
+    from ..core.session import Session
+    from ..core.target import Target
+
+
+def prepare(
+    target_text: str,
+    opts: CommonOptions,
+    *,
+    allowed_modes: tuple[str, ...] = OUTPUT_MODES,
+    timeout: float | None = None,
+) -> tuple[Target, Settings, Environment]:
+    env = current_env()
+    env.color = opts.color
+    settings = build_settings(opts, env, allowed_modes=allowed_modes, timeout=timeout)
+    target = build_target(target_text, opts)
+    return target, settings, env
+
+
+@contextmanager
+def session(target: Target, settings: Settings, env: Environment) -> Iterator[Session]:
+    from ..core.session import open_session
+
+    if settings.channel.insecure and target.tls:
+        warn(
+            "--insecure: trusting whatever certificate the server presents "
+            "(no protection against interception)",
+            env,
+        )
+    sess = open_session(target, settings)
+    for line in sess.plan.notices:
+        notice(line, env)
+    try:
+        yield sess
+        if settings.schema.protoset_out is not None:
+            from ..core.schema import write_protoset
+
+            write_protoset(sess.schema(), settings.schema.protoset_out)
+    finally:
+        sess.close()

@@ -1,0 +1,108 @@
+"""`crgrpc serve` (the bundled Echo service) and `crgrpc demo` (the offline walkthrough)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+
+SERVE_HELP = """Run the bundled Echo service (with reflection), as deployed to Cloud Run.
+
+h2c on all interfaces and $PORT by default, as Cloud Run requires.
+
+Examples:
+
+  crgrpc serve --port 8080
+
+  crgrpc serve --tls-cert cert.pem --tls-key key.pem
+
+  crgrpc serve --require-token --audience https://echo-abc-uc.a.run.app
+"""
+
+DEMO_HELP = """Run the Cloud Run gRPC walkthrough end to end, offline.
+
+Starts the Echo service on a free loopback port, then makes five unary
+calls and one server-streaming call, showing messages, headers and trailers.
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve", help=SERVE_HELP)(serve_cmd)
+    app.command("demo", help=DEMO_HELP)(demo_cmd)
+
+
+def serve_cmd(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on (default: all).", envvar="CRGRPC_SERVE_HOST", show_envvar=True)] = "::",
+    port: Annotated[Optional[int], typer.Option("--port", help="Port (default $PORT, else 8080).", min=0, max=65535, show_default=False)] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="Serve TLS with this certificate (PEM).", metavar="FILE")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="The certificate's private key (PEM).", metavar="FILE")] = None,
+    reflection: Annotated[bool, typer.Option("--reflection/--no-reflection", help="Offer server reflection.")] = True,
+    require_token: Annotated[bool, typer.Option("--require-token", help="Reject calls without a valid Google ID token.")] = False,
+    audience: Annotated[Optional[str], typer.Option("--audience", help="With --require-token: the audience tokens must carry.", metavar="AUD")] = None,
+    certs: Annotated[Optional[str], typer.Option("--certs", help="With --require-token: certs URL or file (PEM map or JWKS); default Google's.", envvar="CRGRPC_CERTS_URL", metavar="URL|FILE")] = None,
+    allow_email: Annotated[Optional[list[str]], typer.Option("--allow-email", help="With --require-token: only these emails (repeatable).", metavar="EMAIL")] = None,
+) -> None:
+    from .console import current_env
+
+    env = current_env()
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if require_token and not audience:
+        raise UsageError("--require-token needs --audience", "the service's URL, e.g. https://echo-abc-uc.a.run.app")
+    if port is None:
+        port_env = os.environ.get("PORT", "8080")
+        if not port_env.isdigit():
+            raise UsageError(f"invalid $PORT {port_env!r}")
+        port = int(port_env)
+    for path, flag in ((tls_cert, "--tls-cert"), (tls_key, "--tls-key")):
+        if path is not None and not path.is_file():
+            raise UsageError(f"cannot read {flag} {str(path)!r}")
+    interceptors = []
+    if require_token:
+        from ..demo.tokencheck import TokenCheckInterceptor
+
+        assert audience is not None
+        interceptors.append(
+            TokenCheckInterceptor(audience=audience, certs=certs, allowed_emails=allow_email or ())
+        )
+    from ..demo.server import build_server
+
+    try:
+        running = build_server(
+            host, port, tls_cert=tls_cert, tls_key=tls_key, reflection=reflection,
+            interceptors=interceptors,
+        )
+    except (OSError, RuntimeError) as e:
+        if host == "::":  # no IPv6 here: all IPv4 interfaces
+            host = "0.0.0.0"
+            running = build_server(
+                host, port, tls_cert=tls_cert, tls_key=tls_key, reflection=reflection,
+                interceptors=interceptors,
+            )
+        else:
+            raise UsageError(f"cannot listen on {host}:{port}: {e}") from None
+    env.stdout.write(f"listening on {running.address}\n")
+    env.stdout.flush()
+    import signal
+
+    def _stop(signum: int, frame: object) -> None:
+        running.server.stop(grace=2)
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        running.server.wait_for_termination()
+    except KeyboardInterrupt:
+        running.server.stop(grace=1).wait()
+
+
+def demo_cmd() -> None:
+    from ..demo.walkthrough import run_demo
+    from .console import current_env
+
+    code = run_demo(current_env())
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,408 @@
+"""Minting ID tokens with google-auth, one callable per kind of credentials.
+
+Owns every use of google-auth for minting: service-account keys (JWT-bearer
+grant to the key's token_uri), a gcloud user's refresh token, the metadata
+server, and IAM Credentials `generateIdToken` (made here through google-auth's
+AuthorizedSession so that its endpoint can be overridden). google.auth is
+imported inside the functions only, so that importing this module is free and
+a token-cache hit never loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ...errors import CredentialsError
+
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+DEFAULT_IAM_ENDPOINT = "https://iamcredentials.googleapis.com"
+_HTTP_TIMEOUT = 30.0
+_IMPERSONATION_URL_RE = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken$")
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def google_reason(exc: BaseException) -> str:
+    """google-auth's own reason, on one line (RefreshError carries (message, response))."""
+    args = getattr(exc, "args", ())
+    if args and isinstance(args[0], str):
+        return one_line(args[0])
+    if args and isinstance(args[0], BaseException):
+        return google_reason(args[0])
+    return one_line(exc) or type(exc).__name__
+
+
+def _request() -> Any:
+    from google.auth.transport.requests import Request
+
+    return Request()
+
+
+def _refresh(creds: Any, what: str, *hints: str) -> None:
+    import google.auth.exceptions
+
+    try:
+        creds.refresh(_request())
+    except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
+        raise CredentialsError(
+            f"{what}: could not mint an ID token: {google_reason(exc)}", *hints
+        ) from exc
+
+
+def target_from_impersonation_url(url: str) -> str | None:
+    """The service-account email of a `…/serviceAccounts/EMAIL:generateAccessToken` URL."""
+    m = _IMPERSONATION_URL_RE.search(url)
+    return m.group(1) if m else None
+
+
+def endpoint_of_impersonation_url(url: str) -> str | None:
+    """`https://host[/prefix]` of an IAM Credentials URL (everything before /v1/projects/)."""
+    head, sep, _ = url.partition("/v1/projects/")
+    return head if sep and head.startswith(("https://", "http://")) else None
+
+
+# --- service-account keys -------------------------------------------------------------
+
+
+class KeyFileMint:
+    """service_account.IDTokenCredentials from a key (file or ADC info), refreshed per mint."""
+
+    def __init__(
+        self, audience: str, *, path: Path | None = None, info: Mapping[str, Any] | None = None,
+        what: str,
+    ) -> None:
+        self.audience = audience
+        self.path = path
+        self.info = info
+        self.what = what
+        self._creds: Any = None
+
+    def _load(self) -> Any:
+        from google.oauth2 import service_account
+
+        try:
+            if self.info is not None:
+                return service_account.IDTokenCredentials.from_service_account_info(
+                    dict(self.info), target_audience=self.audience
+                )
+            return service_account.IDTokenCredentials.from_service_account_file(
+                str(self.path), target_audience=self.audience
+            )
+        except (ValueError, KeyError, OSError, TypeError) as exc:
+            raise CredentialsError(
+                f"{self.what}: cannot load the service-account key: {google_reason(exc)}",
+                "the private_key must be the PEM key of a service-account key file "
+                "(gcloud iam service-accounts keys create)",
+            ) from exc
+
+    def __call__(self) -> str:
+        if self._creds is None:
+            self._creds = self._load()
+        _refresh(
+            self._creds,
+            self.what,
+            "check that the key is still active (gcloud iam service-accounts keys list)",
+        )
+        return str(self._creds.token)
+
+
+# --- a gcloud user (authorized_user) ---------------------------------------------------
+
+
+def authorized_user_credentials(info: Mapping[str, Any]) -> Any:
+    """google.oauth2 user credentials; a `token_uri` in the file overrides Google's endpoint
+    (from_authorized_user_info ignores it)."""
+    from google.oauth2 import credentials
+
+    creds = credentials.Credentials.from_authorized_user_info(dict(info))
+    token_uri = info.get("token_uri")
+    if isinstance(token_uri, str) and token_uri:
+        creds = creds.with_token_uri(token_uri)
+    return creds
+
+
+class AuthorizedUserMint:
+    """The refresh_token grant of a gcloud user; its id_token's aud is the OAuth client."""
+
+    def __init__(self, info: Mapping[str, Any], *, what: str) -> None:
+        self.info = info
+        self.what = what
+        self._creds: Any = None
+
+    def __call__(self) -> str:
+        if self._creds is None:
+            try:
+                self._creds = authorized_user_credentials(self.info)
+            except ValueError as exc:
+                raise CredentialsError(
+                    f"{self.what}: {google_reason(exc)}",
+                    "run `gcloud auth application-default login` again",
+                ) from exc
+        _refresh(self._creds, self.what, "run `gcloud auth application-default login` again")
+        token = getattr(self._creds, "id_token", None)
+        if not token:
+            raise CredentialsError(
+                f"{self.what}: the refresh-token grant returned no id_token",
+                "run `gcloud auth application-default login` again (the openid scope is needed)",
+            )
+        return str(token)
+
+
+# --- the metadata server ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet_metadata_logger() -> Iterator[None]:
+    """google-auth logs a WARNING per failed metadata attempt; a laptop is not an error."""
+    logger = logging.getLogger("google.auth.compute_engine._metadata")
+    old = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def sync_metadata_host() -> None:
+    """google-auth reads GCE_METADATA_HOST once, at import; honour its current value."""
+    from google.auth.compute_engine import _metadata
+
+    host = os.environ.get("GCE_METADATA_HOST") or os.environ.get("GCE_METADATA_ROOT")
+    _metadata._GCE_METADATA_HOST = host or _metadata._GCE_DEFAULT_HOST
+
+
+def metadata_host() -> str:
+    return (
+        os.environ.get("GCE_METADATA_HOST")
+        or os.environ.get("GCE_METADATA_ROOT")
+        or "metadata.google.internal"
+    )
+
+
+_probed: dict[tuple[str, str], bool] = {}
+
+
+def metadata_server_available(timeout: float) -> bool:
+    """Ping the metadata server once per process and address, with a short timeout."""
+    if os.environ.get("NO_GCE_CHECK") == "true":
+        return False
+    key = (os.environ.get("GCE_METADATA_IP", "169.254.169.254"), metadata_host())
+    if key not in _probed:
+        from google.auth.compute_engine import _metadata
+
+        sync_metadata_host()
+        with _quiet_metadata_logger():
+            try:
+                _probed[key] = bool(_metadata.ping(_request(), timeout=timeout, retry_count=1))
+            except Exception:
+                _probed[key] = False
+    return _probed[key]
+
+
+class MetadataMint:
+    """compute_engine.IDTokenCredentials on the metadata identity endpoint (format=full)."""
+
+    def __init__(self, audience: str, *, what: str = "metadata server") -> None:
+        self.audience = audience
+        self.what = what
+        self._creds: Any = None
+
+    def __call__(self) -> str:
+        import google.auth.exceptions
+        from google.auth.compute_engine import IDTokenCredentials
+
+        sync_metadata_host()
+        with _quiet_metadata_logger():
+            if self._creds is None:
+                try:
+                    self._creds = IDTokenCredentials(
+                        _request(),
+                        target_audience=self.audience,
+                        use_metadata_identity_endpoint=True,
+                    )
+                except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
+                    raise CredentialsError(
+                        f"{self.what}: cannot read the default service account: "
+                        f"{google_reason(exc)}",
+                        "is a service account attached to this instance or service?",
+                    ) from exc
+            _refresh(self._creds, self.what)
+        return str(self._creds.token)
+
+
+# --- access-token credentials (sources for generateIdToken) ---------------------------
+
+
+def external_account_credentials(info: Mapping[str, Any], scopes: Sequence[str]) -> Any:
+    """identity_pool / aws / pluggable credentials, without google.auth.default's project
+    lookup (which would call cloudresourcemanager.googleapis.com)."""
+    source = info.get("credential_source")
+    if info.get("subject_token_type") == "urn:ietf:params:aws:token-type:aws4_request":
+        from google.auth import aws
+
+        return aws.Credentials.from_info(dict(info), scopes=list(scopes))
+    if isinstance(source, dict) and source.get("executable") is not None:
+        from google.auth import pluggable
+
+        return pluggable.Credentials.from_info(dict(info), scopes=list(scopes))
+    from google.auth import identity_pool
+
+    return identity_pool.Credentials.from_info(dict(info), scopes=list(scopes))
+
+
+def access_credentials(info: Mapping[str, Any], what: str) -> Any:
+    """google-auth credentials that yield access tokens (cloud-platform) from a credentials dict."""
+    kind = info.get("type")
+    scopes = [CLOUD_PLATFORM]
+    try:
+        if kind == "service_account":
+            from google.oauth2 import service_account
+
+            return service_account.Credentials.from_service_account_info(
+                dict(info), scopes=scopes
+            )
+        if kind == "authorized_user":
+            return authorized_user_credentials(info)
+        if kind == "impersonated_service_account":
+            from google.auth import impersonated_credentials
+
+            url = str(info.get("service_account_impersonation_url") or "")
+            target = target_from_impersonation_url(url)
+            source = info.get("source_credentials")
+            if target is None or not isinstance(source, dict):
+                raise CredentialsError(
+                    f"{what}: impersonated_service_account credentials need "
+                    "source_credentials and a service_account_impersonation_url"
+                )
+            return impersonated_credentials.Credentials(
+                source_credentials=access_credentials(source, what),
+                target_principal=target,
+                target_scopes=scopes,
+                delegates=list(info.get("delegates") or []) or None,
+                iam_endpoint_override=url,
+            )
+        if kind == "external_account":
+            return external_account_credentials(info, scopes)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CredentialsError(f"{what}: {google_reason(exc)}") from exc
+    raise CredentialsError(f"{what}: credentials of type {kind!r} cannot be a source here")
+
+
+class SourceCredentials:
+    """How to build the access-token credentials generateIdToken is called with."""
+
+    def __init__(self, what: str, *, key_file: Path | None = None,
+                 info: Mapping[str, Any] | None = None, metadata: bool = False) -> None:
+        self.what = what
+        self.key_file = key_file
+        self.info = info
+        self.metadata = metadata
+
+    def build(self) -> Any:
+        if self.key_file is not None:
+            from google.oauth2 import service_account
+
+            try:
+                return service_account.Credentials.from_service_account_file(
+                    str(self.key_file), scopes=[CLOUD_PLATFORM]
+                )
+            except (ValueError, KeyError, OSError, TypeError) as exc:
+                raise CredentialsError(
+                    f"{self.what}: cannot load the service-account key: {google_reason(exc)}"
+                ) from exc
+        if self.info is not None:
+            return access_credentials(self.info, self.what)
+        if self.metadata:
+            from google.auth import compute_engine
+
+            sync_metadata_host()
+            return compute_engine.Credentials()
+        raise CredentialsError(f"{self.what}: no source credentials")
+
+
+class GenerateIdTokenMint:
+    """POST {endpoint}/v1/projects/-/serviceAccounts/EMAIL:generateIdToken with the
+    source's access token (google-auth's AuthorizedSession refreshes it)."""
+
+    def __init__(
+        self,
+        *,
+        source: SourceCredentials,
+        target: str,
+        audience: str,
+        endpoint: str,
+        include_email: bool,
+        delegates: Sequence[str] = (),
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.audience = audience
+        self.endpoint = endpoint.rstrip("/")
+        self.include_email = include_email
+        self.delegates = list(delegates)
+        self._session: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.endpoint}/v1/projects/-/serviceAccounts/{self.target}:generateIdToken"
+
+    def __call__(self) -> str:
+        import google.auth.exceptions
+        import requests
+        from google.auth.transport.requests import AuthorizedSession
+
+        if self._session is None:
+            self._session = AuthorizedSession(self.source.build())
+        body: dict[str, Any] = {"audience": self.audience, "includeEmail": self.include_email}
+        if self.delegates:
+            body["delegates"] = [
+                d if d.startswith("projects/") else f"projects/-/serviceAccounts/{d}"
+                for d in self.delegates
+            ]
+        creator = (
+            f"the caller needs roles/iam.serviceAccountOpenIdTokenCreator on {self.target}"
+        )
+        try:
+            with _quiet_metadata_logger():
+                resp = self._session.post(self.url, json=body, timeout=_HTTP_TIMEOUT)
+        except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
+            raise CredentialsError(
+                f"{self.source.what}: could not get an access token to impersonate "
+                f"{self.target}: {google_reason(exc)}"
+            ) from exc
+        except requests.RequestException as exc:
+            raise CredentialsError(
+                f"cannot reach IAM Credentials at {self.endpoint}: {google_reason(exc)}",
+                "set the endpoint with --iam-endpoint or CRGRPC_IAM_ENDPOINT",
+            ) from exc
+        data: Any
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if resp.status_code != 200:
+            detail = ""
+            if isinstance(data, dict) and isinstance(data.get("error"), dict):
+                detail = str(data["error"].get("message") or data["error"].get("status") or "")
+            elif resp.text:
+                detail = resp.text
+            raise CredentialsError(
+                f"generateIdToken for {self.target} failed: HTTP {resp.status_code}"
+                + (f": {one_line(detail)}" if detail else ""),
+                creator,
+            )
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise CredentialsError(
+                f"generateIdToken for {self.target} answered without a token"
+            )
+        return token

@@ -1,0 +1,278 @@
+"""Dial a Target: TLS, plaintext or unix; authority; options; retry policy.
+
+Owns the grpc.Channel and the metadata sent on every call (user headers plus
+the auth header), so reflection and the call itself carry the same headers.
+Knows nothing of schemas, messages or output.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from ..errors import ConnectError, UsageError
+from ..settings import ChannelSettings, Header
+from .rpcerrors import connect_error
+from .target import Target
+
+MetadataFn = Callable[[], list[tuple[str, str]]]
+RETRYABLE_DEFAULT = ("UNAVAILABLE",)
+MAX_RETRIES = 4  # gRPC's own cap on maxAttempts is 5
+
+_STATUS_NAMES = {sc.name for sc in grpc.StatusCode}
+
+
+def retry_service_config(retries: int, retry_on: Sequence[str] = ()) -> str | None:
+    """gRPC's service config JSON with a retry policy for every method, or None."""
+    if retries <= 0:
+        return None
+    codes = list(dict.fromkeys([*RETRYABLE_DEFAULT, *(c.upper() for c in retry_on)]))
+    policy = {
+        "maxAttempts": min(retries, MAX_RETRIES) + 1,
+        "initialBackoff": "0.2s",
+        "maxBackoff": "2s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": codes,
+    }
+    return json.dumps({"methodConfig": [{"name": [{}], "retryPolicy": policy}]})
+
+
+def validate_retry_codes(codes: Sequence[str]) -> tuple[str, ...]:
+    out = []
+    for c in codes:
+        name = c.strip().upper()
+        if name.isdigit():
+            matches = [sc.name for sc in grpc.StatusCode if sc.value[0] == int(name)]
+            name = matches[0] if matches else name
+        if name not in _STATUS_NAMES or name == "OK":
+            raise UsageError(
+                f"unknown status code {c!r} for --retry-on",
+                "use a gRPC status name like RESOURCE_EXHAUSTED, or its number",
+            )
+        out.append(name)
+    return tuple(out)
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {str(path)!r}: {e.strerror or e}") from None
+
+
+def fetch_server_certificate(target: Target, timeout: float) -> bytes:
+    """The server's own certificate (PEM), for --insecure: trusted exactly for this call."""
+    import socket
+    import ssl
+
+    assert target.port is not None
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    try:
+        with (
+            socket.create_connection((target.host, target.port), timeout=timeout) as sock,
+            ctx.wrap_socket(sock, server_hostname=target.host) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError) as e:
+        reason = "connect timeout" if isinstance(e, TimeoutError) else str(e) or type(e).__name__
+        raise connect_error(target.address, reason, _insecure_reason(e)) from None
+    if not der:
+        raise ConnectError(f"cannot connect to {target.address}: the server sent no certificate")
+    return ssl.DER_cert_to_PEM_cert(der).encode()
+
+
+def _insecure_reason(e: Exception) -> str:
+    import ssl
+
+    if isinstance(e, TimeoutError):
+        return "connect timeout"
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(e, ssl.SSLError):
+        return "TLS handshake failed"
+    if isinstance(e, OSError) and e.errno is not None and "name" in str(e).lower():
+        return "DNS resolution failed"
+    return "could not connect"
+
+
+def certificate_name(pem: bytes) -> str | None:
+    """A name the certificate is valid for (first DNS SAN, else CN)."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(pem)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = san.get_values_for_type(x509.DNSName)
+        if dns:
+            return str(dns[0])
+        ips = san.get_values_for_type(x509.IPAddress)
+        if ips:
+            return str(ips[0])
+    except x509.ExtensionNotFound:
+        pass
+    cns = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else None
+
+
+def channel_options(target: Target, settings: ChannelSettings) -> list[tuple[str, Any]]:
+    opts: list[tuple[str, Any]] = [
+        ("grpc.enable_retries", 1 if settings.retries > 0 else 0),
+        ("grpc.primary_user_agent", f"crgrpc/{_version()}"),
+    ]
+    if settings.max_msg_size is not None:
+        opts.append(("grpc.max_receive_message_length", settings.max_msg_size))
+        opts.append(("grpc.max_send_message_length", max(settings.max_msg_size, 4 * 1024 * 1024)))
+    else:
+        opts.append(("grpc.max_receive_message_length", 4 * 1024 * 1024))
+    config = retry_service_config(settings.retries, settings.retry_on)
+    if config:
+        opts.append(("grpc.service_config", config))
+    if settings.authority:
+        opts.append(("grpc.default_authority", settings.authority))
+    return opts
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+class Connection:
+    """A channel to one target plus the metadata every call carries."""
+
+    def __init__(
+        self,
+        target: Target,
+        settings: ChannelSettings,
+        auth_metadata: MetadataFn | None = None,
+    ) -> None:
+        self.target = target
+        self.settings = settings
+        self._auth_metadata = auth_metadata
+        self.connected = False
+        self._user_headers: list[tuple[str, str | bytes]] = list(settings.headers)
+        self.channel = self._dial()
+
+    def _dial(self) -> grpc.Channel:
+        target, s = self.target, self.settings
+        opts = channel_options(target, s)
+        if not target.tls:
+            return grpc.insecure_channel(target.address, options=opts)
+        root = _read(s.cacert, "--cacert") if s.cacert else None
+        key = _read(s.key, "--key") if s.key else None
+        chain = _read(s.cert, "--cert") if s.cert else None
+        if (key is None) != (chain is None):
+            raise UsageError("--cert and --key go together", "give both for mutual TLS")
+        if s.insecure:
+            root = fetch_server_certificate(target, s.connect_timeout)
+            name = certificate_name(root)
+            if name and not s.authority:
+                opts.append(("grpc.ssl_target_name_override", name))
+        elif s.authority:
+            opts.append(("grpc.ssl_target_name_override", _host_of(s.authority)))
+        try:
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=root, private_key=key, certificate_chain=chain
+            )
+        except Exception as e:  # grpc raises plain errors for bad PEM
+            raise UsageError(f"cannot use the TLS files: {e}") from None
+        return grpc.secure_channel(target.address, creds, options=opts)
+
+    def metadata(self) -> list[tuple[str, str | bytes]]:
+        """Headers for one call: the user's, then the auth header (fetched per call)."""
+        md: list[tuple[str, str | bytes]] = list(self._user_headers)
+        if self._auth_metadata is not None:
+            md.extend(self._auth_metadata())
+        return md
+
+    def wait_connected(self, timeout: float | None = None) -> None:
+        """Block until READY; fail fast (exit 4) on the first failure unless retrying."""
+        if self.connected:
+            return
+        timeout = self.settings.connect_timeout if timeout is None else timeout
+        patient = self.settings.retries > 0
+        done = threading.Event()
+        state: list[grpc.ChannelConnectivity] = []
+
+        def watch(s: grpc.ChannelConnectivity) -> None:
+            state.append(s)
+            if s == grpc.ChannelConnectivity.READY or (
+                s == grpc.ChannelConnectivity.TRANSIENT_FAILURE and not patient
+            ):
+                done.set()
+
+        self.channel.subscribe(watch, try_to_connect=True)
+        try:
+            done.wait(timeout)
+        finally:
+            self.channel.unsubscribe(watch)
+        last = state[-1] if state else None
+        if last == grpc.ChannelConnectivity.READY:
+            self.connected = True
+            return
+        if last == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+            raise connect_error(self.target.address, self._probe_failure())
+        raise connect_error(
+            self.target.address, f"connect timeout after {timeout:g}s", "connect timeout"
+        )
+
+    def _probe_failure(self) -> str:
+        """gRPC's own words for why the channel is failing (a fail-fast probe call)."""
+        probe = self.channel.unary_unary("/crgrpc.Probe/Probe", None, None)
+        try:
+            probe(b"", timeout=5, wait_for_ready=False)
+        except grpc.RpcError as e:
+            return str(e.details() or "")  # type: ignore[attr-defined]
+        return "could not connect"
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def _host_of(authority: str) -> str:
+    from .target import strip_port
+
+    return strip_port(authority).strip("[]")
+
+
+def parse_header(text: str) -> Header:
+    """`name: value` (-H). `-bin` names take base64 and are sent as bytes."""
+    import base64
+    import binascii
+
+    name, sep, value = text.partition(":")
+    name = name.strip().lower()
+    if not sep or not name:
+        raise UsageError(f"invalid header {text!r}", "write -H 'name: value'")
+    if not all(c.isalnum() or c in "-_." for c in name) or name.startswith(":"):
+        raise UsageError(
+            f"invalid header name {name!r}",
+            "header names are letters, digits, '-', '_' and '.'",
+        )
+    if name.startswith("grpc-"):
+        raise UsageError(f"header {name!r} is reserved by gRPC")
+    value = value.strip()
+    if name.endswith("-bin"):
+        try:
+            padded = value + "=" * (-len(value) % 4)
+            return name, base64.b64decode(padded, validate=True)
+        except (binascii.Error, ValueError):
+            raise UsageError(
+                f"invalid base64 in binary header {name!r}",
+                "'-bin' header values are base64 (standard alphabet)",
+            ) from None
+    if any(ord(c) < 0x20 or ord(c) > 0x7E for c in value):
+        raise UsageError(
+            f"invalid value for header {name!r}: only printable ASCII is allowed",
+            "send binary values in a '-bin' header as base64",
+        )
+    return name, value

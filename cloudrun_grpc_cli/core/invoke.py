@@ -1,0 +1,192 @@
+"""Run one call of any of the four kinds and yield its events in order.
+
+Owns the grpc call objects: metadata and deadline on the way in, headers,
+messages, trailers and status on the way out, cancellation when the
+consumer stops early (Ctrl-C, a closed pipe) or the request stream fails.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+import grpc
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import Message as ProtoMessage
+from google.protobuf.message_factory import GetMessageClass
+
+from ..errors import CrgrpcError, RequestDataError
+from .channel import Connection
+from .events import Event, Headers, Message, Metadata, Status, Trailers
+from .rpcerrors import status_of
+
+Kind = Literal["unary", "server", "client", "bidi"]
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def kind_of(method: MethodDescriptor) -> Kind:
+    cs, ss = method.client_streaming, method.server_streaming
+    if cs and ss:
+        return "bidi"
+    if cs:
+        return "client"
+    return "server" if ss else "unary"
+
+
+def method_path(method: MethodDescriptor) -> str:
+    return f"/{method.containing_service.full_name}/{method.name}"
+
+
+def _serialize(msg: ProtoMessage) -> bytes:
+    return msg.SerializeToString()
+
+
+class _Requests:
+    """Wraps the request iterator: counts what was sent, and turns a bad
+    message into a cancelled call plus an error we raise ourselves (gRPC would
+    only log it from its own thread)."""
+
+    def __init__(self, source: Iterable[ProtoMessage]) -> None:
+        self._it = iter(source)
+        self.sent = 0
+        self.error: CrgrpcError | None = None
+        self.call: Any = None
+        self._ready = threading.Event()
+
+    def bind(self, call: Any) -> None:
+        self.call = call
+        self._ready.set()
+
+    def __iter__(self) -> Iterator[ProtoMessage]:
+        return self
+
+    def __next__(self) -> ProtoMessage:
+        try:
+            msg = next(self._it)
+        except StopIteration:
+            raise
+        except CrgrpcError as e:
+            self._fail(e)
+            raise StopIteration from None
+        except Exception as e:  # a reader failure: report it, never a traceback
+            self._fail(RequestDataError(f"request data: {e}"))
+            raise StopIteration from None
+        self.sent += 1
+        return msg
+
+    def _fail(self, err: CrgrpcError) -> None:
+        self.error = err
+        self._ready.wait(5)
+        if self.call is not None:
+            self.call.cancel()
+
+
+def status_details(trailers: Metadata | None) -> list[dict[str, Any]]:
+    """google.rpc.Status details from the trailers, each as JSON with @type."""
+    raw = next((v for k, v in trailers or () if k == STATUS_DETAILS_KEY), None)
+    if not isinstance(raw, bytes):
+        return []
+    from google.protobuf import json_format
+    from google.rpc import error_details_pb2, status_pb2  # noqa: F401  (registers detail types)
+
+    status = status_pb2.Status()
+    try:
+        status.ParseFromString(raw)
+    except Exception:
+        return []
+    out: list[dict[str, Any]] = []
+    for any_msg in status.details:
+        try:
+            out.append(json_format.MessageToDict(any_msg))
+        except Exception:
+            import base64
+
+            out.append({"@type": any_msg.type_url, "value": base64.b64encode(any_msg.value).decode()})
+    return out
+
+
+def _strip_details(md: Metadata | None) -> Metadata:
+    return tuple((k, v) for k, v in md or () if k != STATUS_DETAILS_KEY)
+
+
+def invoke(
+    conn: Connection,
+    method: MethodDescriptor,
+    requests: Iterable[ProtoMessage],
+    *,
+    timeout: float | None = None,
+) -> Iterator[Event]:
+    """Yield Headers, Message*, Trailers, Status. Raises RequestDataError when the
+    request stream fails (after the call is cancelled)."""
+    kind = kind_of(method)
+    path = method_path(method)
+    response_cls = GetMessageClass(method.output_type)
+    deserialize = response_cls.FromString
+    md = conn.metadata()
+    start = time.monotonic()
+    reqs = _Requests(requests)
+    call: Any
+    if kind in ("unary", "server"):
+        first = next(iter(reqs), None)
+        if reqs.error is not None:
+            raise reqs.error
+        request = first if first is not None else GetMessageClass(method.input_type)()
+        if kind == "unary":
+            mc: Any = conn.channel.unary_unary(path, _serialize, deserialize)
+            call = mc.future(request, metadata=md, timeout=timeout)
+        else:
+            mc = conn.channel.unary_stream(path, _serialize, deserialize)
+            call = mc(request, metadata=md, timeout=timeout)
+    elif kind == "client":
+        mc = conn.channel.stream_unary(path, _serialize, deserialize)
+        call = mc.future(reqs, metadata=md, timeout=timeout)
+    else:
+        mc = conn.channel.stream_stream(path, _serialize, deserialize)
+        call = mc(reqs, metadata=md, timeout=timeout)
+    reqs.bind(call)
+
+    finished = False
+    try:
+        yield Headers(tuple(call.initial_metadata() or ()))
+        count = 0
+        if kind in ("unary", "client"):
+            try:
+                result = call.result()
+            except grpc.RpcError:
+                result = None
+            except grpc.FutureCancelledError:
+                result = None
+            if result is not None:
+                count += 1
+                yield Message(result, count)
+        else:
+            try:
+                for msg in call:
+                    count += 1
+                    yield Message(msg, count)
+            except grpc.RpcError:
+                pass
+        if reqs.error is not None:
+            finished = True
+            err = reqs.error
+            sent = reqs.sent
+            raise RequestDataError(
+                f"{err.message} (call cancelled after {sent} message{'s' if sent != 1 else ''} sent)",
+                *err.hints,
+            )
+        trailers = call.trailing_metadata()
+        yield Trailers(_strip_details(trailers))
+        num, name = status_of(call.code())
+        finished = True
+        yield Status(
+            code=num,
+            name=name,
+            message=call.details() or "",
+            details=status_details(trailers),
+            elapsed_ms=(time.monotonic() - start) * 1000,
+        )
+    finally:
+        if not finished:
+            call.cancel()
