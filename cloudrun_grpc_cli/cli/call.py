@@ -62,7 +62,7 @@ def _method_text(from_target: str | None, given: str | None) -> str:
         raise UsageError(
             "METHOD given twice: in the target URL and as an argument", "give it once"
         )
-    text = from_target or given
+    text = (from_target or given or "").strip().lstrip("/")
     if not text:
         raise UsageError("missing METHOD", "crgrpc call TARGET pkg.Service/Method [-d DATA]")
     return text

@@ -54,12 +54,13 @@ def _root(
 
 
 def _register() -> None:
-    from . import call, discover, serve, token
+    from . import call, config_cmd, discover, serve, token
 
     discover.register(app)
     call.register(app)
     token.register(app)
     serve.register(app)
+    config_cmd.register(app)
 
 
 _register()

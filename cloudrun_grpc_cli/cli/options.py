@@ -11,7 +11,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
@@ -74,6 +74,9 @@ class CommonOptions:
     verbose: bool
     debug: bool
     config: Path | None
+    # Where each option's value came from: "flag", "env" or "default" (then
+    # config.py may change values and origins for the named target and file).
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 _SPECS: dict[str, tuple[Any, Any]] = {
@@ -126,39 +129,66 @@ _DEFAULTS: dict[str, Any] = {
     "verbose": False, "debug": False, "config": None,
 }
 
-OPTION_NAMES = tuple(f.name for f in fields(CommonOptions))
+OPTION_NAMES = tuple(f.name for f in fields(CommonOptions) if f.name != "origins")
 assert set(OPTION_NAMES) == set(_SPECS) == set(_DEFAULTS)
 
 
-def common_options(fn: F) -> F:
-    """Add every shared option to fn's CLI signature; fn receives `opts`."""
-    sig = inspect.signature(fn)
-    hints = typing.get_type_hints(fn, include_extras=True)
-    own = [
-        p.replace(annotation=hints.get(p.name, p.annotation))
-        for p in sig.parameters.values()
-        if p.name != "opts"
-    ]
-    extra = [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=_DEFAULTS[name],
-            annotation=Annotated[_SPECS[name][0], _SPECS[name][1]],
+def with_options(*names: str) -> Callable[[F], F]:
+    """Add the named shared options to fn's CLI signature; fn receives `opts`
+    (a CommonOptions with defaults for the options it does not take)."""
+
+    def decorate(fn: F) -> F:
+        sig = inspect.signature(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in sig.parameters.values()
+            if p.name != "opts"
+        ]
+        extra = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=_DEFAULTS[name],
+                annotation=Annotated[_SPECS[name][0], _SPECS[name][1]],
+            )
+            for name in names
+        ]
+
+        ctx_param = inspect.Parameter(
+            "crgrpc_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context
         )
-        for name in OPTION_NAMES
-    ]
 
-    @functools.wraps(fn)
-    def wrapper(**kwargs: Any) -> Any:
-        common = {name: kwargs.pop(name) for name in OPTION_NAMES}
-        return fn(opts=CommonOptions(**common), **kwargs)
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            ctx = kwargs.pop("crgrpc_ctx")
+            given = {name: kwargs.pop(name) for name in names}
+            origins = {name: _origin(ctx, name) for name in names}
+            opts = CommonOptions(**{**_DEFAULTS, **given}, origins=origins)
+            return fn(opts=opts, **kwargs)
 
-    wrapper.__signature__ = sig.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
-    ann = {p.name: p.annotation for p in own}
-    if "return" in hints:
-        ann["return"] = hints["return"]
-    for p in extra:
-        ann[p.name] = p.annotation
-    wrapper.__annotations__ = ann
-    return wrapper  # type: ignore[return-value]
+        wrapper.__signature__ = sig.replace(parameters=[*own, *extra, ctx_param])  # type: ignore[attr-defined]
+        ann = {p.name: p.annotation for p in own}
+        if "return" in hints:
+            ann["return"] = hints["return"]
+        for p in extra:
+            ann[p.name] = p.annotation
+        ann["crgrpc_ctx"] = typer.Context
+        wrapper.__annotations__ = ann
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _origin(ctx: typer.Context, name: str) -> str:
+    source = ctx.get_parameter_source(name)
+    label = getattr(source, "name", "DEFAULT")
+    return {"COMMANDLINE": "flag", "ENVIRONMENT": "env"}.get(label, "default")
+
+
+common_options = with_options(*OPTION_NAMES)
+TOKEN_OPTION_NAMES = (
+    "token", "token_file", "key_file", "impersonate_service_account", "include_email",
+    "audience", "no_token_cache", "iam_endpoint", "output", "color", "debug", "config",
+)
+token_options = with_options(*TOKEN_OPTION_NAMES)

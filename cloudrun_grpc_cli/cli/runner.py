@@ -24,8 +24,13 @@ def prepare(
     allowed_modes: tuple[str, ...] = OUTPUT_MODES,
     timeout: float | None = None,
 ) -> tuple[Target, Settings, Environment]:
+    from .config import apply_config
+
+    opts, resolved = apply_config(opts, target_text)
+    target_text = resolved or target_text
     env = current_env()
-    env.color = opts.color
+    if opts.color != "auto":
+        env.color = opts.color
     settings = build_settings(opts, env, allowed_modes=allowed_modes, timeout=timeout)
     target = build_target(target_text, opts)
     return target, settings, env

@@ -1,11 +1,246 @@
-"""`crgrpc token print|show|decode`: mint, show and decode ID tokens."""
+"""`crgrpc token print|show|decode`: mint, show and decode Google ID tokens.
+
+`decode` without --verify imports neither grpc nor google.auth.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Annotated, Any, Optional
+
 import typer
 
-token_app = typer.Typer(help="Mint, show and decode Google ID tokens.", no_args_is_help=True)
+from ..errors import CredentialsError, UsageError
+from .options import CommonOptions, token_options
+
+token_app = typer.Typer(
+    help="Mint, show and decode Google ID tokens.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+PRINT_HELP = """Print a fresh (or cached) ID token and a newline, nothing else.
+
+The audience is https://HOST of TARGET, or --audience.
+
+Examples:
+
+\b
+  crgrpc token print https://echo-abc-uc.a.run.app --key-file sa.json
+  curl -H "authorization: Bearer $(crgrpc token print --audience https://x.run.app)" ...
+"""
+
+SHOW_HELP = """Mint (or reuse) an ID token and show its source, email, audience and expiry.
+
+Examples:
+
+\b
+  crgrpc token show https://echo-abc-uc.a.run.app
+  crgrpc token show --audience https://echo-abc-uc.a.run.app -o json | jq .email
+"""
+
+DECODE_HELP = """Decode a JWT: header and claims, times humanised; --verify checks it.
+
+TOKEN is the token, or - (or nothing, in a pipe) for standard input.
+
+Examples:
+
+\b
+  crgrpc token print https://x.run.app | crgrpc token decode
+  crgrpc token decode "$TOKEN" --verify --audience https://x.run.app
+"""
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
+
+
+def _audience(target: str | None, opts: CommonOptions) -> str:
+    if opts.audience:
+        return opts.audience
+    if not target:
+        raise UsageError(
+            "give a TARGET or --audience",
+            "crgrpc token print https://SERVICE.run.app, or --audience AUD",
+        )
+    from ..core.target import parse_target
+
+    aud = parse_target(target).default_audience()
+    if aud is None:
+        raise UsageError(f"{target!r} has no host to derive an audience from", "pass --audience")
+    return aud
+
+
+def _auth_settings(opts: CommonOptions, audience: str) -> Any:
+    import os
+
+    from ..settings import AuthSettings
+
+    env_token = os.environ.get("CRGRPC_TOKEN")
+    return AuthSettings(
+        token=opts.token,
+        token_file=opts.token_file,
+        token_from_env=opts.token is not None and opts.token == env_token,
+        key_file=opts.key_file,
+        impersonate_service_account=opts.impersonate_service_account,
+        include_email=opts.include_email,
+        audience=audience,
+        token_cache=not opts.no_token_cache,
+        iam_endpoint=opts.iam_endpoint,
+    )
+
+
+def _mint(target: str | None, opts: CommonOptions) -> Any:
+    from ..core.auth import build_provider
+    from .config import apply_config
+
+    opts, target = apply_config(opts, target)
+    audience = _audience(target, opts)
+    provider, tried = build_provider(_auth_settings(opts, audience), audience)
+    if provider is None:
+        raise CredentialsError(
+            "no Google credentials found",
+            f"tried: {', '.join(tried)}" if tried else "",
+            "pass --key-file or --impersonate-service-account, or run "
+            "'gcloud auth application-default login'",
+        )
+    return provider.get()
+
+
+def _mode(opts: CommonOptions) -> str:
+    from .console import current_env
+
+    env = current_env()
+    env.color = opts.color
+    mode = (opts.output or ("pretty" if env.stdout_isatty else "json")).lower()
+    if mode not in ("pretty", "json"):
+        raise UsageError(f"-o {mode} is not available for token commands", "use pretty or json")
+    return mode
+
+
+@token_app.command("print", help=PRINT_HELP)
+@token_options
+def print_cmd(
+    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="The service; the audience is https://HOST.")] = None,
+    *,
+    opts: CommonOptions,
+) -> None:
+    from .console import current_env
+
+    token = _mint(target, opts)
+    out = current_env().stdout
+    out.write(token.value + "\n")
+    out.flush()
+
+
+def token_summary(token: Any, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    claims = token.claims
+    exp = claims.get("exp")
+    return {
+        "source": token.source,
+        "email": claims.get("email"),
+        "audience": claims.get("aud"),
+        "audience_bound": token.audience_bound,
+        "issuer": claims.get("iss"),
+        "subject": claims.get("sub"),
+        "issued_at": claims.get("iat"),
+        "expires_at": exp,
+        "expires_in": int(exp - now) if isinstance(exp, (int, float)) else None,
+        "claims": claims,
+    }
+
+
+@token_app.command("show", help=SHOW_HELP)
+@token_options
+def show_cmd(
+    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="The service; the audience is https://HOST.")] = None,
+    *,
+    opts: CommonOptions,
+) -> None:
+    from .console import current_env
+
+    mode = _mode(opts)
+    token = _mint(target, opts)
+    summary = token_summary(token)
+    env = current_env()
+    if mode == "json":
+        from ..core.codec import dumps
+
+        env.stdout.write(dumps(summary) + "\n")
+        return
+    from ..render.tokens import print_token_summary
+
+    print_token_summary(env, summary)
+
+
+def _read_token(token: str | None) -> str:
+    from .console import current_env
+
+    env = current_env()
+    if token is None or token == "-":
+        if token is None and env.stdin_isatty:
+            raise UsageError("give a TOKEN, or pipe one in", "crgrpc token print TARGET | crgrpc token decode")
+        text = env.stdin.read()
+    else:
+        text = token
+    text = text.strip()
+    if text.lower().startswith("bearer "):
+        text = text[7:].strip()
+    if not text:
+        raise CredentialsError("no token given: the input is empty")
+    return text
+
+
+@token_app.command("decode", help=DECODE_HELP)
+def decode_cmd(
+    token: Annotated[Optional[str], typer.Argument(metavar="[TOKEN|-]", help="The JWT, or - for standard input.")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Check signature, issuer, audience and expiry.")] = False,
+    audience: Annotated[Optional[str], typer.Option("--audience", help="With --verify: the audience the token must carry.", envvar="CRGRPC_AUDIENCE", show_envvar=True, metavar="AUD")] = None,
+    certs: Annotated[Optional[str], typer.Option("--certs", help="With --verify: certs URL or file (PEM map or JWKS); default Google's.", envvar="CRGRPC_CERTS_URL", show_envvar=True, metavar="URL|FILE")] = None,
+    output: Annotated[Optional[str], typer.Option("-o", "--output", help="pretty | json.", envvar="CRGRPC_OUTPUT", show_envvar=True, metavar="MODE")] = None,
+    color: Annotated[str, typer.Option("--color", help="auto | always | never.", envvar="CRGRPC_COLOR", show_envvar=True, metavar="WHEN")] = "auto",
+) -> None:
+    from ..core.auth.jwt import decode_jwt, looks_like_access_token
+    from .console import current_env
+
+    env = current_env()
+    env.color = color
+    mode = (output or ("pretty" if env.stdout_isatty else "json")).lower()
+    if mode not in ("pretty", "json"):
+        raise UsageError(f"-o {mode} is not available for token commands", "use pretty or json")
+    text = _read_token(token)
+    if looks_like_access_token(text):
+        raise CredentialsError(
+            "this is an OAuth access token (ya29.…), not an ID token: it cannot be decoded",
+            "mint an ID token: crgrpc token print TARGET",
+        )
+    decoded = decode_jwt(text)
+    now = time.time()
+    exp = decoded.claims.get("exp")
+    doc: dict[str, Any] = {
+        "header": decoded.header,
+        "claims": decoded.claims,
+        "expired": isinstance(exp, (int, float)) and exp <= now,
+        "expires_in": int(exp - now) if isinstance(exp, (int, float)) else None,
+    }
+    verification = None
+    if verify:
+        from ..core.auth.verify import verify_jwt
+
+        verification = verify_jwt(text, certs=certs, audience=audience)
+        doc["verification"] = {
+            "ok": verification.ok,
+            "checks": [{"check": n, "ok": ok, "detail": d} for n, ok, d in verification.checks],
+        }
+    if mode == "json":
+        from ..core.codec import dumps
+
+        env.stdout.write(dumps(doc) + "\n")
+    else:
+        from ..render.tokens import print_decoded
+
+        print_decoded(env, doc)
+    if verification is not None and not verification.ok:
+        failed = [f"{n}: {d}" for n, ok, d in verification.checks if not ok]
+        raise CredentialsError("token verification failed: " + "; ".join(failed))

@@ -21,6 +21,7 @@ _CONNECT_MARKERS: tuple[tuple[str, str], ...] = (
     ("certificate_verify_failed", "TLS certificate verification failed"),
     ("certificate verify failed", "TLS certificate verification failed"),
     ("peer name", "TLS certificate is for another name"),
+    ("hostname verification", "TLS certificate is for another name"),
     ("hostname mismatch", "TLS certificate is for another name"),
     ("ssl handshake failed", "TLS handshake failed"),
     ("handshake", "TLS handshake failed"),

@@ -7,21 +7,9 @@ from typing import Any
 
 from rich.table import Table
 
+from ..core.auth.jwt import humanize_delta as humanize
+
 TIME_CLAIMS = ("iat", "exp", "nbf", "auth_time")
-
-
-def humanize(seconds: float) -> str:
-    s = int(abs(seconds))
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h {m}m" if m else f"{h}h"
-    d, h = divmod(h, 24)
-    return f"{d}d {h}h" if h else f"{d}d"
 
 
 def describe_time(name: str, value: Any, now: float | None = None) -> str:

@@ -24,6 +24,9 @@ class JsonSink:
     def start(self, info: CallInfo) -> None:
         pass
 
+    def fail(self, code: int, name: str, message: str) -> None:
+        pass
+
     def event(self, ev: Event) -> None:
         if isinstance(ev, Message):
             obj = to_json(ev.message, emit_defaults=self.emit_defaults, proto_names=self.proto_names)

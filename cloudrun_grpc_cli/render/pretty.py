@@ -9,7 +9,6 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.json import JSON
-from rich.table import Table
 from rich.text import Text
 
 from ..core.codec import to_json
@@ -28,17 +27,6 @@ def make_console(out: IO[str], *, color: bool, width: int | None = None) -> Cons
         width=width,
         emoji=False,
     )
-
-
-def _metadata_table(title: str, md: dict[str, Any]) -> Table:
-    table = Table.grid(padding=(0, 1))
-    table.add_column(style="cyan", no_wrap=True)
-    table.add_column(overflow="fold")
-    for key, value in md.items():
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            table.add_row(f"{key}:", str(v))
-    return table
 
 
 class PrettySink:
@@ -72,11 +60,11 @@ class PrettySink:
     def _section(self, title: str, md: Metadata, *, redact: bool = False) -> None:
         data = redact_metadata(md) if redact else metadata_to_json(md)
         self.console.print(Text(title, style="bold dim"))
-        if data:
-            self.console.print(_metadata_table(title, data), style="", end="")
-            self.console.print()
-        else:
+        if not data:
             self.console.print(Text("  (none)", style="dim"))
+        for key, value in data.items():
+            for v in value if isinstance(value, list) else [value]:
+                self.console.print(Text.assemble("  ", (f"{key}:", "cyan"), " ", str(v)))
 
     def event(self, ev: Event) -> None:
         if isinstance(ev, Headers):
@@ -104,6 +92,9 @@ class PrettySink:
         self.console.print(line)
         for d in ev.details:
             self.console.print(JSON.from_data(d, indent=2))
+
+    def fail(self, code: int, name: str, message: str) -> None:
+        pass
 
     def finish(self) -> None:
         pass

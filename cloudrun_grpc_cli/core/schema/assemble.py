@@ -24,6 +24,7 @@ that are not a descriptor) a SchemaError says what is wrong.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.message import DecodeError
@@ -350,7 +351,10 @@ def _strip_wellknown_copies(fdp: FDP) -> bool:
     return True
 
 
-def _copy(msg: descriptor_pb2.DescriptorProto | descriptor_pb2.EnumDescriptorProto) -> descriptor_pb2.DescriptorProto | descriptor_pb2.EnumDescriptorProto:
+_M = TypeVar("_M", descriptor_pb2.DescriptorProto, descriptor_pb2.EnumDescriptorProto)
+
+
+def _copy(msg: _M) -> _M:
     copy = type(msg)()
     copy.CopyFrom(msg)
     return copy

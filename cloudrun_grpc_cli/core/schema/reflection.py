@@ -17,6 +17,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf import descriptor_pb2
@@ -56,8 +57,11 @@ MAX_REQUESTS = 500
 #: Enclosing scopes tried when the server cannot find a symbol itself.
 MAX_PARENT_TRIES = 4
 
-Request = reflection_pb2.ServerReflectionRequest
-Response = reflection_pb2.ServerReflectionResponse
+# grpcio-reflection ships no type stubs: its messages are typed loosely here.
+Request: TypeAlias = Any
+Response: TypeAlias = Any
+_REQUEST: Any = reflection_pb2.ServerReflectionRequest
+_RESPONSE: Any = reflection_pb2.ServerReflectionResponse
 
 
 class _Stream:
@@ -70,10 +74,10 @@ class _Stream:
         self.requests = 0
         stub = channel.stream_stream(
             method,
-            request_serializer=Request.SerializeToString,
-            response_deserializer=Response.FromString,
+            request_serializer=_REQUEST.SerializeToString,
+            response_deserializer=_RESPONSE.FromString,
         )
-        self._call = stub(self._requests(), metadata=tuple(metadata()), timeout=timeout)
+        self._call: Any = stub(self._requests(), metadata=tuple(metadata()), timeout=timeout)
 
     def _requests(self) -> Iterator[Request]:
         while True:
@@ -139,7 +143,7 @@ class ReflectionSource:
 
     def list_services(self) -> list[str]:
         if self._services is None:
-            stream, response = self._open(Request(list_services="*"))
+            stream, response = self._open(_REQUEST(list_services="*"))
             with stream:
                 self._services = sorted(
                     {s.name for s in self._expect(response, "list_services_response").service}
@@ -229,14 +233,13 @@ class ReflectionSource:
         except grpc.RpcError as err:
             raise from_rpc_error(err, address=self.address, what="reflection") from None
 
-    def _expect(self, response: Response, field: str) -> reflection_pb2.ListServiceResponse:
+    def _expect(self, response: Response, field: str) -> Any:
         kind = response.WhichOneof("message_response")
         if kind == "error_response":
             raise _answer_error(response)
         if kind != field:
             raise SchemaError(f"reflection: the server answered {kind} to a request for {field}")
-        result: reflection_pb2.ListServiceResponse = getattr(response, field)
-        return result
+        return getattr(response, field)
 
     def _files(self, response: Response) -> list[FDP] | None:
         """The files of a file_descriptor_response; None for NOT_FOUND."""
@@ -266,7 +269,7 @@ class ReflectionSource:
                 for i in range(len(parts) - 1, max(0, len(parts) - 1 - MAX_PARENT_TRIES), -1):
                     tries.append(".".join(parts[:i]))
                 for attempt in tries:
-                    request = Request(file_containing_symbol=attempt)
+                    request = _REQUEST(file_containing_symbol=attempt)
                     if stream is None:
                         stream, response = self._open(request)
                     else:
@@ -286,7 +289,7 @@ class ReflectionSource:
                 for name in missing:
                     asked.add(name)
                     assert stream is not None
-                    files = self._files(self._ask_more(stream, Request(file_by_filename=name)))
+                    files = self._files(self._ask_more(stream, _REQUEST(file_by_filename=name)))
                     for fdp in files or ():
                         batch.setdefault(fdp.name, fdp)
         finally:

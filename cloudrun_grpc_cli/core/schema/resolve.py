@@ -135,7 +135,7 @@ def _closest(raw: str, methods: list[MethodDescriptor]) -> list[str]:
     for m in methods:
         svc = m.containing_service
         if "/" in raw:
-            shape = raw.split("/")[0]
+            shape = raw.split("/", maxsplit=1)[0]
             key = f"{svc.full_name if '.' in shape else svc.name}/{m.name}"
         elif "." in raw:
             key = m.full_name if raw.count(".") > 1 else f"{svc.name}.{m.name}"

@@ -1,0 +1,79 @@
+"""`crgrpc config show`: the effective settings and where each came from."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..errors import UsageError
+from .options import CommonOptions, common_options
+
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True, rich_markup_mode=None)
+
+SHOW_HELP = """Show the effective settings and where each came from.
+
+Sources, strongest first: flag, target (the named target's table in the
+config file), env (CRGRPC_*), config ([defaults] in the config file), default.
+
+Examples:
+
+\b
+  crgrpc config show
+  crgrpc config show prod -o json | jq .settings.key_file
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")
+
+
+@config_app.command("show", help=SHOW_HELP)
+@common_options
+def show_cmd(
+    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="Resolve this (named) target too.")] = None,
+    *,
+    opts: CommonOptions,
+) -> None:
+    from .config import apply_config, config_path, effective
+    from .console import current_env
+
+    env = current_env()
+    opts, resolved = apply_config(opts, target)
+    env.color = opts.color
+    mode = (opts.output or ("pretty" if env.stdout_isatty else "json")).lower()
+    if mode not in ("pretty", "json"):
+        raise UsageError(f"-o {mode} is not available for config show", "use pretty or json")
+    path, _ = config_path(opts)
+    doc: dict[str, Any] = {
+        "config_file": str(path) if path.exists() else None,
+        "target": resolved,
+        "settings": {name: {"value": v, "source": src} for name, v, src in effective(opts)},
+    }
+    if target is not None:
+        from ..core.target import parse_target
+
+        t = parse_target(resolved or target, plaintext=opts.plaintext)
+        doc["address"] = t.address
+        doc["tls"] = t.tls
+        doc["audience"] = opts.audience or t.default_audience(opts.authority)
+    if mode == "json":
+        from ..core.codec import dumps
+
+        env.stdout.write(dumps(doc) + "\n")
+        return
+    from rich.table import Table
+
+    from ..render.pretty import make_console
+
+    console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
+    console.print(f"config file: {doc['config_file'] or '(none: ' + str(path) + ')'}")
+    if target is not None:
+        console.print(f"target: {doc['target']} → {doc['address']} ({'TLS' if doc['tls'] else 'plaintext'}), audience {doc['audience']}")
+    table = Table(box=None, header_style="bold dim", padding=(0, 2, 0, 0))
+    table.add_column("setting", style="cyan")
+    table.add_column("value")
+    table.add_column("source", style="dim")
+    for name, entry in doc["settings"].items():
+        table.add_row(name, str(entry["value"]), entry["source"])
+    console.print(table)

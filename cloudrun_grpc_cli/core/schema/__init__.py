@@ -1,0 +1,43 @@
+"""Schemas: where service and message definitions come from.
+
+Server reflection (v1, falling back to v1alpha; tolerant of grpcio's and
+grpc-node's quirks), FileDescriptorSet files, .proto files compiled with
+grpcio-tools, and a short-lived per-target cache of what reflection found.
+Every source is a SchemaSource over a protobuf DescriptorPool; message
+classes come from message_factory.GetMessageClass on its descriptors.
+"""
+
+from __future__ import annotations
+
+from .cache import (
+    CachedReflectionSource,
+    cached_reflection_source,
+    read_cached_methods,
+    read_cached_services,
+)
+from .files import proto_source, protoset_source, write_protoset
+from .prototext import to_proto_text
+from .reflection import ReflectionSource, reflection_source
+from .resolve import method_kind, method_name, resolve_method, symbol_kind
+from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol
+
+__all__ = [
+    "CachedReflectionSource",
+    "PoolSource",
+    "ReflectionSource",
+    "SchemaNotFound",
+    "SchemaSource",
+    "Symbol",
+    "cached_reflection_source",
+    "method_kind",
+    "method_name",
+    "proto_source",
+    "protoset_source",
+    "read_cached_methods",
+    "read_cached_services",
+    "reflection_source",
+    "resolve_method",
+    "symbol_kind",
+    "to_proto_text",
+    "write_protoset",
+]

@@ -1,0 +1,292 @@
+"""The schema cache: what reflection found, per target, for a short TTL.
+
+Owns $XDG_CACHE_HOME/crgrpc/schema/ (default ~/.cache/crgrpc/schema/):
+directory 0700, files 0600, written atomically; corrupt, foreign or stale
+files are ignored. One JSON file per cache key holds the service list (when
+listed) and a FileDescriptorSet of the files loaded. A source over the cache
+serves list/find from it while fresh; any miss (unknown service, method or
+symbol) refetches once from the server before failing, and every successful
+fetch is stored. Shell completion reads it without dialing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from google.protobuf import descriptor_pb2
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor_pool import DescriptorPool
+
+from ...errors import SchemaError
+from .assemble import Assembler
+from .reflection import Metadata, ReflectionSource
+from .source import PoolSource, SchemaNotFound, Symbol
+
+FORMAT = "crgrpc-schema-cache/1"
+DEFAULT_TTL = 300.0
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
+    return root / "crgrpc" / "schema"
+
+
+def cache_path(cache_key: str) -> Path:
+    digest = hashlib.sha256(cache_key.encode()).hexdigest()[:40]
+    return cache_dir() / f"{digest}.json"
+
+
+@dataclass
+class CacheEntry:
+    key: str
+    created: float
+    services: list[str] | None
+    files: list[descriptor_pb2.FileDescriptorProto]
+
+
+def read_entry(cache_key: str, ttl: float = DEFAULT_TTL) -> CacheEntry | None:
+    """The fresh entry for cache_key, or None (missing, stale, corrupt or foreign)."""
+    path = cache_path(cache_key)
+    try:
+        with path.open("rb") as fh:
+            if hasattr(os, "getuid") and os.fstat(fh.fileno()).st_uid != os.getuid():
+                return None  # foreign: not ours to trust
+            raw = json.loads(fh.read().decode())
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("key") != cache_key:
+            return None
+        created = float(raw["created"])
+        now = time.time()
+        if not (0 <= now - created <= ttl):
+            return None
+        services = raw.get("services")
+        if services is not None and not (
+            isinstance(services, list) and all(isinstance(s, str) for s in services)
+        ):
+            return None
+        fds = descriptor_pb2.FileDescriptorSet.FromString(base64.b64decode(raw["protoset"]))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError):
+        return None
+    except Exception:  # a decode error of any kind: the file is corrupt
+        return None
+    return CacheEntry(cache_key, created, services, list(fds.file))
+
+
+def write_entry(
+    cache_key: str, services: Sequence[str] | None, files: Sequence[descriptor_pb2.FileDescriptorProto]
+) -> None:
+    """Store an entry atomically (0600 in a 0700 directory); failures are ignored."""
+    fds = descriptor_pb2.FileDescriptorSet()
+    for fdp in files:
+        fds.file.add().CopyFrom(fdp)
+    doc = {
+        "format": FORMAT,
+        "key": cache_key,
+        "created": time.time(),
+        "services": sorted(services) if services is not None else None,
+        "protoset": base64.b64encode(fds.SerializeToString()).decode(),
+    }
+    path = cache_path(cache_key)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(path.parent, 0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(json.dumps(doc).encode())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def read_cached_services(cache_key: str, ttl: float = DEFAULT_TTL) -> list[str] | None:
+    """Services of a fresh cache entry (for completion: reads only, never dials)."""
+    entry = read_entry(cache_key, ttl)
+    if entry is None:
+        return None
+    if entry.services is not None:
+        return list(entry.services)
+    source = _pool_source(entry)
+    return source.list_services() if source is not None else None
+
+
+def read_cached_methods(
+    cache_key: str, service: str | None = None, ttl: float = DEFAULT_TTL
+) -> list[str] | None:
+    """Methods as "pkg.Service/Method" from a fresh entry: of service, or of every cached service.
+
+    None when there is no fresh entry, or service is not in it (reads only, never dials).
+    """
+    entry = read_entry(cache_key, ttl)
+    if entry is None:
+        return None
+    source = _pool_source(entry)
+    if source is None:
+        return None
+    names = [service] if service else source.list_services()
+    out: list[str] = []
+    for name in names:
+        try:
+            svc = source.find_service(name)
+        except SchemaError:
+            if service:
+                return None
+            continue
+        out.extend(f"{svc.full_name}/{m.name}" for m in svc.methods)
+    return sorted(out)
+
+
+def _pool_source(entry: CacheEntry) -> PoolSource | None:
+    asm = Assembler("schema cache")
+    try:
+        asm.add(entry.files)
+    except SchemaError:
+        return None
+    return PoolSource(asm)
+
+
+class CachedReflectionSource:
+    """Reflection behind the schema cache: fresh cached data first, the server on a miss."""
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        *,
+        metadata: Metadata,
+        timeout: float,
+        address: str,
+        cache_key: str,
+        ttl: float = DEFAULT_TTL,
+        enabled: bool = True,
+    ) -> None:
+        self._live = ReflectionSource(channel, metadata=metadata, timeout=timeout, address=address)
+        self._key = cache_key
+        self._enabled = enabled
+        self._cached: PoolSource | None = None
+        self._cached_services: list[str] | None = None
+        self._refetched = False
+        if enabled:
+            entry = read_entry(cache_key, ttl)
+            if entry is not None:
+                self._cached = _pool_source(entry)
+                if self._cached is not None:
+                    self._cached_services = entry.services
+
+    @property
+    def live(self) -> ReflectionSource:
+        return self._live
+
+    @property
+    def from_cache(self) -> bool:
+        """Whether answers still come from the cache (no refetch so far)."""
+        return self._cached is not None
+
+    @property
+    def pool(self) -> DescriptorPool:
+        return self._cached.pool if self._cached is not None else self._live.pool
+
+    def list_services(self) -> list[str]:
+        if self._cached is not None and self._cached_services is not None:
+            return list(self._cached_services)
+        services = self._live.list_services()
+        self._store()
+        return services
+
+    def find_service(self, name: str) -> ServiceDescriptor:
+        if self._cached is not None:
+            try:
+                return self._cached.find_service(name)
+            except SchemaNotFound:
+                self.refetch()
+        found = self._live.find_service(name)
+        self._store()
+        return found
+
+    def find_symbol(self, name: str) -> Symbol:
+        if self._cached is not None:
+            try:
+                return self._cached.find_symbol(name)
+            except SchemaNotFound:
+                self.refetch()
+        found = self._live.find_symbol(name)
+        self._store()
+        return found
+
+    def load_services(self, names: Sequence[str]) -> None:
+        if self._cached is not None:
+            cached = self._cached
+            if all(_has_service(cached, n) for n in names):
+                return
+            self.refetch()
+        self._live.load_services(names)
+        self._store()
+
+    def file_descriptor_set(self) -> descriptor_pb2.FileDescriptorSet:
+        if self._cached is not None:
+            return self._cached.file_descriptor_set()
+        return self._live.file_descriptor_set()
+
+    def refetch(self) -> bool:
+        """Drop the cached data and ask the server from now on; False if already live."""
+        if self._cached is None or self._refetched:
+            return False
+        self._refetched = True
+        self._cached = None
+        self._cached_services = None
+        return True
+
+    def _store(self) -> None:
+        if not self._enabled:
+            return
+        live = self._live
+        services = live.list_services() if live.services_listed else None
+        files = list(live.file_descriptor_set().file)
+        if self._cached is not None:  # keep what the cache still serves
+            names = {f.name for f in files}
+            files += [f for f in self._cached.file_descriptor_set().file if f.name not in names]
+            if services is None:
+                services = self._cached_services
+        write_entry(self._key, services, files)
+
+
+def _has_service(source: PoolSource, name: str) -> bool:
+    try:
+        source.find_service(name)
+    except SchemaError:
+        return False
+    return True
+
+
+def cached_reflection_source(
+    channel: grpc.Channel,
+    *,
+    metadata: Metadata,
+    timeout: float,
+    address: str,
+    cache_key: str,
+    ttl: float = DEFAULT_TTL,
+    enabled: bool = True,
+) -> CachedReflectionSource:
+    """A reflection source that serves a fresh cache entry first (see module docstring)."""
+    return CachedReflectionSource(
+        channel,
+        metadata=metadata,
+        timeout=timeout,
+        address=address,
+        cache_key=cache_key,
+        ttl=ttl,
+        enabled=enabled,
+    )

@@ -1,0 +1,64 @@
+"""Pretty output of `token show` and `token decode`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from ..core.auth.jwt import humanize_delta
+from .claims import claims_table, describe_time
+from .env import Environment
+from .pretty import make_console
+
+
+def print_token_summary(env: Environment, s: dict[str, Any]) -> None:
+    console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_column(style="cyan", no_wrap=True)
+    table.add_column(overflow="fold")
+    aud = s["audience"]
+    aud_text = str(aud)
+    if not s["audience_bound"]:
+        aud_text += "  (a gcloud user's token: its audience is the OAuth client, not chosen)"
+    rows = [
+        ("source", s["source"]),
+        ("email", s["email"] or "(no email claim)"),
+        ("audience", aud_text),
+        ("issuer", s["issuer"]),
+        ("issued", describe_time("iat", s["issued_at"]) if s["issued_at"] else "unknown"),
+    ]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    left = s["expires_in"]
+    if left is None:
+        exp = Text("no expiry", style="yellow")
+    elif left > 0:
+        exp = Text(f"expires in {humanize_delta(left)}", style="green")
+    else:
+        exp = Text(f"EXPIRED {humanize_delta(left)} ago", style="bold red")
+    table.add_row("expiry", exp)
+    console.print(table)
+
+
+def print_decoded(env: Environment, doc: dict[str, Any]) -> None:
+    console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
+    console.print(claims_table(doc["header"], title="header"))
+    console.print()
+    console.print(claims_table(doc["claims"], title="claims"))
+    exp = doc["claims"].get("exp")
+    if isinstance(exp, (int, float)):
+        left = exp - time.time()
+        console.print()
+        if left > 0:
+            console.print(Text(f"valid: expires in {humanize_delta(left)}", style="green"))
+        else:
+            console.print(Text(f"EXPIRED {humanize_delta(left)} ago", style="bold red"))
+    ver = doc.get("verification")
+    if ver:
+        console.print()
+        for check in ver["checks"]:
+            mark = Text("✓ ", style="green") if check["ok"] else Text("✗ ", style="red")
+            console.print(Text.assemble(mark, (check["check"], "bold"), ("  " + check["detail"], "")))
