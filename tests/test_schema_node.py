@@ -20,10 +20,10 @@ from google.protobuf import descriptor_pb2, json_format, message_factory
 from cloudrun_grpc_cli.core.schema import (
     SchemaSource,
     proto_source,
+    protoset_source,
     resolve_method,
     to_proto_text,
     write_protoset,
-    protoset_source,
 )
 from tests.support.reflection_servers import (
     NODE_RECORDING,
@@ -97,7 +97,12 @@ def test_recording_is_present_and_raw() -> None:
     shop = next(f for f in files if f.package == "shop.v1")
     assert shop.name == "shop_v1.proto"
     assert not shop.dependency
-    assert any(fl.type_name == "common.Money" for m in shop.message_type for n in m.nested_type for fl in n.field)
+    assert any(
+        fl.type_name == "common.Money"
+        for m in shop.message_type
+        for n in m.nested_type
+        for fl in n.field
+    )
 
 
 def test_replayed_node_schema_matches_compiled_protos(
@@ -128,8 +133,13 @@ def test_replayed_node_repairs(replay: ReflectionServer) -> None:
     # message classes work, with the runtime's well-known types (JSON forms)
     cls = message_factory.GetMessageClass(product)
     msg = json_format.ParseDict(
-        {"labels": {"k": "v"}, "created": "2024-05-06T07:08:09Z", "attributes": {"a": [1, "b"]},
-         "description": "", "variantsBySku": {"s": {"price": {"units": "5"}}}},
+        {
+            "labels": {"k": "v"},
+            "created": "2024-05-06T07:08:09Z",
+            "attributes": {"a": [1, "b"]},
+            "description": "",
+            "variantsBySku": {"s": {"price": {"units": "5"}}},
+        },
         cls(),
     )
     assert msg.HasField("description")
@@ -173,7 +183,9 @@ def test_live_node_server(compiled: SchemaSource) -> None:
 
         from cloudrun_grpc_cli.core.schema import reflection_source
 
-        src = reflection_source(grpc.insecure_channel(address), metadata=list, timeout=10, address=address)
+        src = reflection_source(
+            grpc.insecure_channel(address), metadata=list, timeout=10, address=address
+        )
         assert_same_schema(src, compiled)
         assert src.version == "v1"
         # and a call through the reflected descriptors works

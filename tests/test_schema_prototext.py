@@ -15,7 +15,9 @@ def echo() -> SchemaSource:
 
 @pytest.fixture(scope="module")
 def shop() -> SchemaSource:
-    return proto_source([PROTOS / "shop" / "v1" / "catalog.proto", PROTOS / "legacy" / "legacy.proto"], [PROTOS])
+    return proto_source(
+        [PROTOS / "shop" / "v1" / "catalog.proto", PROTOS / "legacy" / "legacy.proto"], [PROTOS]
+    )
 
 
 def text(src: SchemaSource, name: str) -> str:
@@ -23,7 +25,9 @@ def text(src: SchemaSource, name: str) -> str:
 
 
 def test_echo_service_with_comments(echo: SchemaSource) -> None:
-    assert text(echo, "echo.EchoServer") == """\
+    assert (
+        text(echo, "echo.EchoServer")
+        == """\
 service EchoServer {
   // Unary: one request, one reply.
   rpc SayHello(echo.EchoRequest) returns (echo.EchoReply);
@@ -34,6 +38,7 @@ service EchoServer {
   // Bidirectional streaming: one reply per request, as each arrives.
   rpc SayHelloBidi(stream echo.EchoRequest) returns (stream echo.EchoReply);
 }"""
+    )
 
 
 def test_echo_method_and_messages(echo: SchemaSource) -> None:
@@ -42,7 +47,9 @@ def test_echo_method_and_messages(echo: SchemaSource) -> None:
         "rpc SayHelloBidi(stream echo.EchoRequest) returns (stream echo.EchoReply);"
     )
     assert text(echo, "echo.EchoReply") == "message EchoReply {\n  string message = 1;\n}"
-    assert text(echo, "echo.EchoRequest") == """\
+    assert (
+        text(echo, "echo.EchoRequest")
+        == """\
 message EchoRequest {
   string name = 1;
   // Replies a stream sends (default 2).
@@ -52,13 +59,16 @@ message EchoRequest {
   // On streams: fail after this many messages.
   int32 fail_after = 4;
 }"""
+    )
     assert text(echo, "echo.EchoRequest.count") == (
         "// Replies a stream sends (default 2).\nint32 count = 2;"
     )
 
 
 def test_rich_message(shop: SchemaSource) -> None:
-    assert text(shop, "shop.v1.Product") == """\
+    assert (
+        text(shop, "shop.v1.Product")
+        == """\
 // A product in the catalog.
 message Product {
   string id = 1;
@@ -89,16 +99,20 @@ message Product {
     DIGITAL = 2;
   }
 }"""
+    )
 
 
 def test_enum_and_values(shop: SchemaSource) -> None:
-    assert text(shop, "shop.v1.Status") == """\
+    assert (
+        text(shop, "shop.v1.Status")
+        == """\
 // Order states, a top-level enum.
 enum Status {
   STATUS_UNSPECIFIED = 0;
   ACTIVE = 1;
   RETIRED = 2;
 }"""
+    )
     assert text(shop, "shop.v1.Product.DIGITAL") == "DIGITAL = 2;"
     assert text(shop, "shop.v1.Product.Kind.PHYSICAL") == "PHYSICAL = 1;"
 
@@ -112,7 +126,9 @@ def test_service_with_method_options(shop: SchemaSource) -> None:
 
 
 def test_proto2_features(shop: SchemaSource) -> None:
-    assert text(shop, "legacy.Old") == """\
+    assert (
+        text(shop, "legacy.Old")
+        == """\
 message Old {
   required string id = 1;
   optional int32 size = 2 [default = 7];
@@ -125,11 +141,15 @@ message Old {
   reserved 8, 10 to 12;
   reserved "gone";
 }"""
-    assert text(shop, "legacy.Mode") == """\
+    )
+    assert (
+        text(shop, "legacy.Mode")
+        == """\
 enum Mode {
   option allow_alias = true;
   MODE_A = 1;
   MODE_ALIAS = 1;
   MODE_B = 2 [deprecated = true];
 }"""
+    )
     assert text(shop, "legacy.flagged") == "optional bool flagged = 100;"

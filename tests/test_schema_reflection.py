@@ -149,14 +149,21 @@ def test_richer_schema_and_message_classes() -> None:
         assert symbol_kind(src.find_symbol("shop.v1.Status.RETIRED")) == "enum value"
         cls = message_factory.GetMessageClass(product)
         msg = json_format.ParseDict(
-            {"id": "p1", "labels": {"a": "b"}, "created": "2024-01-02T03:04:05Z",
-             "variants": [{"price": {"currencyCode": "EUR", "units": "3"}}]},
+            {
+                "id": "p1",
+                "labels": {"a": "b"},
+                "created": "2024-01-02T03:04:05Z",
+                "variants": [{"price": {"currencyCode": "EUR", "units": "3"}}],
+            },
             cls(),
         )
         assert json_format.MessageToDict(msg)["created"] == "2024-01-02T03:04:05Z"
         names = {f.name for f in src.file_descriptor_set().file}
-        assert {"shop/v1/catalog.proto", "shop/common/money.proto",
-                "google/protobuf/timestamp.proto"} <= names
+        assert {
+            "shop/v1/catalog.proto",
+            "shop/common/money.proto",
+            "google/protobuf/timestamp.proto",
+        } <= names
     finally:
         srv.stop()
 
@@ -182,7 +189,10 @@ def test_refused_connection_is_connect_error() -> None:
     port = s.getsockname()[1]
     s.close()
     src = reflection_source(
-        grpc.insecure_channel(f"127.0.0.1:{port}"), metadata=list, timeout=5, address=f"127.0.0.1:{port}"
+        grpc.insecure_channel(f"127.0.0.1:{port}"),
+        metadata=list,
+        timeout=5,
+        address=f"127.0.0.1:{port}",
     )
     with pytest.raises(ConnectError):
         src.list_services()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -200,22 +201,7 @@ class Connection:
             return
         timeout = self.settings.connect_timeout if timeout is None else timeout
         patient = self.settings.retries > 0
-        done = threading.Event()
-        state: list[grpc.ChannelConnectivity] = []
-
-        def watch(s: grpc.ChannelConnectivity) -> None:
-            state.append(s)
-            if s == grpc.ChannelConnectivity.READY or (
-                s == grpc.ChannelConnectivity.TRANSIENT_FAILURE and not patient
-            ):
-                done.set()
-
-        self.channel.subscribe(watch, try_to_connect=True)
-        try:
-            done.wait(timeout)
-        finally:
-            self.channel.unsubscribe(watch)
-        last = state[-1] if state else None
+        last = _wait_for_state(self.channel, timeout, stop_on_failure=not patient)
         if last == grpc.ChannelConnectivity.READY:
             self.connected = True
             return
@@ -236,6 +222,64 @@ class Connection:
 
     def close(self) -> None:
         self.channel.close()
+
+
+_READY = 2
+_TRANSIENT_FAILURE = 3
+
+
+def _wait_for_state(
+    channel: grpc.Channel, timeout: float, *, stop_on_failure: bool
+) -> grpc.ChannelConnectivity | None:
+    """Watch the channel's state in this thread until READY (or a failure).
+
+    grpc's public subscribe() starts a polling thread that makes close() wait
+    up to 0.2 s; watching the core channel directly costs nothing. Falls back
+    to subscribe() should grpc's internals change.
+    """
+    core = getattr(channel, "_channel", None)
+    if core is None or not hasattr(core, "watch_connectivity_state"):
+        return _wait_by_subscribe(channel, timeout, stop_on_failure=stop_on_failure)
+    deadline = time.monotonic() + timeout
+    state = core.check_connectivity_state(True)
+    while True:
+        if state == _READY or (state == _TRANSIENT_FAILURE and stop_on_failure):
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        # Short slices keep Ctrl-C responsive.
+        core.watch_connectivity_state(state, time.time() + min(left, 0.25))
+        state = core.check_connectivity_state(True)
+    if state == _READY:
+        return grpc.ChannelConnectivity.READY
+    if state == _TRANSIENT_FAILURE:
+        return grpc.ChannelConnectivity.TRANSIENT_FAILURE
+    return None
+
+
+def _wait_by_subscribe(
+    channel: grpc.Channel, timeout: float, *, stop_on_failure: bool
+) -> grpc.ChannelConnectivity | None:
+    done = threading.Event()
+    seen: list[grpc.ChannelConnectivity] = []
+
+    def watch(s: grpc.ChannelConnectivity) -> None:
+        seen.append(s)
+        if s == grpc.ChannelConnectivity.READY or (
+            s == grpc.ChannelConnectivity.TRANSIENT_FAILURE and stop_on_failure
+        ):
+            done.set()
+
+    channel.subscribe(watch, try_to_connect=True)
+    try:
+        done.wait(timeout)
+    finally:
+        channel.unsubscribe(watch)
+    last = seen[-1] if seen else None
+    if last in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
+        return last
+    return None
 
 
 def _host_of(authority: str) -> str:

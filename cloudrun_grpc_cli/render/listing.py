@@ -16,9 +16,9 @@ def print_listing(env: Environment, rows: list[dict[str, Any]]) -> None:
     console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
     if rows and "method" in rows[0]:
         table = Table(box=None, show_header=True, header_style="bold dim", padding=(0, 2, 0, 0))
-        table.add_column("method", style="bold")
-        table.add_column("kind", style="magenta")
-        table.add_column("request → response", style="cyan")
+        table.add_column("method", style="bold", no_wrap=True)
+        table.add_column("kind", style="magenta", no_wrap=True)
+        table.add_column("request → response", style="cyan", overflow="fold")
         for r in rows:
             table.add_row(r["method"], r["kind"], f"{r['request']} → {r['response']}")
         console.print(table)

@@ -114,10 +114,15 @@ def jwk(name: str, kid: str) -> dict[str, str]:
             "e": b64(nums.e)}
 
 
+@functools.lru_cache(maxsize=None)
+def _signer(key_name: str, kid: str | None) -> crypt.RSASigner:
+    return crypt.RSASigner.from_string(private_key_pem(key_name), key_id=kid)
+
+
 def sign(claims: dict[str, Any], *, key_name: str = "issuer", kid: str | None = "issuer-key-1",
          header: dict[str, Any] | None = None) -> str:
-    signer = crypt.RSASigner.from_string(private_key_pem(key_name), key_id=kid)
-    return gjwt.encode(signer, claims, header=dict(header or {})).decode()
+    """An RS256 JWT of `claims`, signed with the key `key_name` (google-auth's signer)."""
+    return gjwt.encode(_signer(key_name, kid), claims, header=dict(header or {})).decode()
 
 
 @dataclass

@@ -69,7 +69,9 @@ class ReflectionServer:
 
 
 def _handler(
-    state: ReflectionServer, version: str, answer: Callable[[Iterator[Request], grpc.ServicerContext], Iterable[Response]]
+    state: ReflectionServer,
+    version: str,
+    answer: Callable[[Iterator[Request], grpc.ServicerContext], Iterable[Response]],
 ) -> grpc.RpcMethodHandler:
     def info(requests: Iterator[Request], context: grpc.ServicerContext) -> Iterator[Response]:
         with state.lock:
@@ -120,7 +122,9 @@ def start_server(
     return state
 
 
-def per_request(responder: Responder) -> Callable[[Iterator[Request], grpc.ServicerContext], Iterator[Response]]:
+def per_request(
+    responder: Responder,
+) -> Callable[[Iterator[Request], grpc.ServicerContext], Iterator[Response]]:
     """Adapt a request -> response function to the bidi stream."""
 
     def answer(requests: Iterator[Request], context: grpc.ServicerContext) -> Iterator[Response]:
@@ -133,7 +137,9 @@ def per_request(responder: Responder) -> Callable[[Iterator[Request], grpc.Servi
 # -- descriptors ---------------------------------------------------------------
 
 
-def compile_protos(*names: str, include_source_info: bool = False) -> descriptor_pb2.FileDescriptorSet:
+def compile_protos(
+    *names: str, include_source_info: bool = False
+) -> descriptor_pb2.FileDescriptorSet:
     """Compile files under tests/data/protos (and protos/) with grpcio-tools."""
     import tempfile
 
@@ -179,7 +185,9 @@ def file_response(request: Request, *files: descriptor_pb2.FileDescriptorProto |
     return reflection_pb2.ServerReflectionResponse(
         original_request=request,
         file_descriptor_response=reflection_pb2.FileDescriptorResponse(
-            file_descriptor_proto=[f if isinstance(f, bytes) else f.SerializeToString() for f in files]
+            file_descriptor_proto=[
+                f if isinstance(f, bytes) else f.SerializeToString() for f in files
+            ]
         ),
     )
 
@@ -187,7 +195,9 @@ def file_response(request: Request, *files: descriptor_pb2.FileDescriptorProto |
 def error_response(request: Request, code: grpc.StatusCode, message: str) -> Response:
     return reflection_pb2.ServerReflectionResponse(
         original_request=request,
-        error_response=reflection_pb2.ErrorResponse(error_code=code.value[0], error_message=message),
+        error_response=reflection_pb2.ErrorResponse(
+            error_code=code.value[0], error_message=message
+        ),
     )
 
 
@@ -238,7 +248,9 @@ def load_recording(path: Path = NODE_RECORDING) -> dict[str, bytes]:
     }
 
 
-def start_replay_server(path: Path = NODE_RECORDING, versions: Sequence[str] = ("v1", "v1alpha")) -> ReflectionServer:
+def start_replay_server(
+    path: Path = NODE_RECORDING, versions: Sequence[str] = ("v1", "v1alpha")
+) -> ReflectionServer:
     """Answer reflection requests with responses recorded from another server.
 
     Unknown requests get NOT_FOUND, as grpc-node's reflection answers them.
@@ -273,7 +285,9 @@ def start_silent_server() -> ReflectionServer:
 # -- helpers for tests --------------------------------------------------------------
 
 
-def source_for(server: ReflectionServer, *, timeout: float = 10.0, metadata: Sequence[tuple[str, str]] = ()) -> Any:
+def source_for(
+    server: ReflectionServer, *, timeout: float = 10.0, metadata: Sequence[tuple[str, str]] = ()
+) -> Any:
     """A crgrpc reflection source dialling server."""
     from cloudrun_grpc_cli.core.schema import reflection_source
 

@@ -212,9 +212,15 @@ class _Repairer:
             field.extendee = self._resolve(field.extendee, scope, where, want_enum=False)
         if not field.type_name:
             if not field.HasField("type"):
-                raise SchemaError(f"{self.origin}: field {where} has neither a type nor a type name")
+                raise SchemaError(
+                    f"{self.origin}: field {where} has neither a type nor a type name"
+                )
             return
-        if field.HasField("type") and field.type not in (_F.TYPE_MESSAGE, _F.TYPE_ENUM, _F.TYPE_GROUP):
+        if field.HasField("type") and field.type not in (
+            _F.TYPE_MESSAGE,
+            _F.TYPE_ENUM,
+            _F.TYPE_GROUP,
+        ):
             raise SchemaError(
                 f"{self.origin}: field {where} has a scalar type and a type name "
                 f"{field.type_name!r}"
@@ -252,7 +258,9 @@ class _Repairer:
         )
 
 
-def _fix_map_entries(msg: descriptor_pb2.DescriptorProto, full: str, types: dict[str, tuple[str, bool]]) -> None:
+def _fix_map_entries(
+    msg: descriptor_pb2.DescriptorProto, full: str, types: dict[str, tuple[str, bool]]
+) -> None:
     """Rename map entry types to protoc's <Field>Entry when only one field uses them."""
     entries = {n.name: n for n in msg.nested_type if n.options.map_entry}
     if not entries:
@@ -299,19 +307,14 @@ def _fix_proto3_optional(msg: descriptor_pb2.DescriptorProto) -> None:
             members.setdefault(field.oneof_index, []).append(field)
     synthetic: set[int] = set()
     for index, fields in members.items():
-        if index >= len(msg.oneof_decl):
+        if index >= len(msg.oneof_decl) or len(fields) != 1:
             continue
         only = fields[0]
-        if len(fields) == 1 and msg.oneof_decl[index].name == f"_{only.name}":
-            if only.label != _F.LABEL_REPEATED:
-                only.proto3_optional = True
-                synthetic.add(index)
-        elif any(f.proto3_optional for f in fields):
-            synthetic.discard(index)
-    # protoc requires synthetic oneofs after all real ones: reorder if needed.
-    for index, fields in members.items():
-        if any(f.proto3_optional for f in fields) and len(fields) == 1:
+        if msg.oneof_decl[index].name == f"_{only.name}" and only.label != _F.LABEL_REPEATED:
+            only.proto3_optional = True
+        if only.proto3_optional:
             synthetic.add(index)
+    # protoc requires synthetic oneofs after all real ones: reorder if needed.
     order = [i for i in range(len(msg.oneof_decl)) if i not in synthetic]
     order += [i for i in range(len(msg.oneof_decl)) if i in synthetic]
     if order == list(range(len(msg.oneof_decl))):
@@ -397,7 +400,7 @@ def _topological(files: dict[str, FDP], origin: str) -> list[FDP]:
                 if state.get(name) == 2:
                     continue
                 if state.get(name) == 1:
-                    cycle = [*path[path.index(name):], name]
+                    cycle = [*path[path.index(name) :], name]
                     raise SchemaError(f"{origin}: import cycle: {' -> '.join(cycle)}")
                 state[name] = 1
                 path.append(name)
@@ -406,7 +409,7 @@ def _topological(files: dict[str, FDP], origin: str) -> list[FDP]:
                 stack.append((name, i + 1))
                 dep = deps[i]
                 if state.get(dep) == 1:
-                    cycle = [*path[path.index(dep):], dep]
+                    cycle = [*path[path.index(dep) :], dep]
                     raise SchemaError(f"{origin}: import cycle: {' -> '.join(cycle)}")
                 if state.get(dep) != 2:
                     stack.append((dep, 0))

@@ -83,7 +83,9 @@ def read_entry(cache_key: str, ttl: float = DEFAULT_TTL) -> CacheEntry | None:
 
 
 def write_entry(
-    cache_key: str, services: Sequence[str] | None, files: Sequence[descriptor_pb2.FileDescriptorProto]
+    cache_key: str,
+    services: Sequence[str] | None,
+    files: Sequence[descriptor_pb2.FileDescriptorProto],
 ) -> None:
     """Store an entry atomically (0600 in a 0700 directory); failures are ignored."""
     fds = descriptor_pb2.FileDescriptorSet()
@@ -117,10 +119,10 @@ def read_cached_services(cache_key: str, ttl: float = DEFAULT_TTL) -> list[str] 
     entry = read_entry(cache_key, ttl)
     if entry is None:
         return None
-    if entry.services is not None:
-        return list(entry.services)
-    source = _pool_source(entry)
-    return source.list_services() if source is not None else None
+    source = _pool_source(entry)  # an entry whose files do not assemble is corrupt
+    if source is None:
+        return None
+    return list(entry.services) if entry.services is not None else source.list_services()
 
 
 def read_cached_methods(
@@ -178,6 +180,7 @@ class CachedReflectionSource:
         self._cached: PoolSource | None = None
         self._cached_services: list[str] | None = None
         self._refetched = False
+        self._relist = False  # the replaced entry had a service list: keep one fresh
         if enabled:
             entry = read_entry(cache_key, ttl)
             if entry is not None:
@@ -244,6 +247,7 @@ class CachedReflectionSource:
         if self._cached is None or self._refetched:
             return False
         self._refetched = True
+        self._relist = self._cached_services is not None
         self._cached = None
         self._cached_services = None
         return True
@@ -252,7 +256,8 @@ class CachedReflectionSource:
         if not self._enabled:
             return
         live = self._live
-        services = live.list_services() if live.services_listed else None
+        listed = live.services_listed or self._relist
+        services = live.list_services() if listed else None
         files = list(live.file_descriptor_set().file)
         if self._cached is not None:  # keep what the cache still serves
             names = {f.name for f in files}

@@ -101,7 +101,9 @@ class _Printer:
         for i, ext in enumerate(self.fdp.extension):
             self.paths[f"{prefix}{ext.name}"] = ([7, i], ext)
 
-    def _index_message(self, full: str, msg: descriptor_pb2.DescriptorProto, path: list[int]) -> None:
+    def _index_message(
+        self, full: str, msg: descriptor_pb2.DescriptorProto, path: list[int]
+    ) -> None:
         self.paths[full] = (path, msg)
         for i, field in enumerate(msg.field):
             self.paths[f"{full}.{field.name}"] = ([*path, 2, i], field)
@@ -114,7 +116,9 @@ class _Printer:
         for i, oneof in enumerate(msg.oneof_decl):
             self.paths[f"oneof:{full}.{oneof.name}"] = ([*path, 8, i], oneof)
 
-    def _index_enum(self, full: str, enum: descriptor_pb2.EnumDescriptorProto, path: list[int]) -> None:
+    def _index_enum(
+        self, full: str, enum: descriptor_pb2.EnumDescriptorProto, path: list[int]
+    ) -> None:
         self.paths[full] = (path, enum)
         for i, value in enumerate(enum.value):
             self.paths[f"value:{full}.{value.name}"] = ([*path, 2, i], value)
@@ -173,7 +177,9 @@ class _Printer:
         assert isinstance(msg, descriptor_pb2.DescriptorProto)
         return self._message_lines(full, path, msg)
 
-    def _message_lines(self, full: str, path: list[int], msg: descriptor_pb2.DescriptorProto) -> list[str]:
+    def _message_lines(
+        self, full: str, path: list[int], msg: descriptor_pb2.DescriptorProto
+    ) -> list[str]:
         lines = [*self._leading(path), f"message {msg.name} {{"]
         chunks: list[list[str]] = []
         options = _option_statements(msg.options)
@@ -240,7 +246,10 @@ class _Printer:
         *,
         in_oneof: bool = False,
     ) -> list[str]:
-        return [*self._leading(path), self._field_text(field, scope, entries, in_oneof) + self._trailing(path)]
+        return [
+            *self._leading(path),
+            self._field_text(field, scope, entries, in_oneof) + self._trailing(path),
+        ]
 
     def _field_text(
         self,
@@ -317,7 +326,10 @@ class _Printer:
             assert isinstance(parent, descriptor_pb2.DescriptorProto)
             entries = {n.name: n for n in parent.nested_type if n.options.map_entry}
         in_oneof = field.HasField("oneof_index") and not field.proto3_optional
-        return [*self._leading(path), self._field_text(field, scope, entries, in_oneof) + self._trailing(path)]
+        return [
+            *self._leading(path),
+            self._field_text(field, scope, entries, in_oneof) + self._trailing(path),
+        ]
 
     def enum_value_symbol(self, enum_full: str, name: str) -> list[str]:
         path, value = self.paths[f"value:{enum_full}.{name}"]
@@ -386,7 +398,9 @@ def _range(start: int, end: int, *, inclusive: bool = False) -> str:
     return str(start) if start == last else f"{start} to {last}"
 
 
-def _reserved(ranges: Iterable[Message], names: Iterable[str], *, inclusive: bool = False) -> list[str]:
+def _reserved(
+    ranges: Iterable[Message], names: Iterable[str], *, inclusive: bool = False
+) -> list[str]:
     out: list[str] = []
     parts = [
         _range(r.start, r.end, inclusive=inclusive)  # type: ignore[attr-defined]

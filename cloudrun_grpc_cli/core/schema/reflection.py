@@ -48,8 +48,7 @@ REFLECTION_SERVICES = frozenset(
     {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
 )
 NO_REFLECTION_HINT = (
-    "give the schema with --proto FILE (and -I DIR for its imports) "
-    "or --protoset FILE instead"
+    "give the schema with --proto FILE (and -I DIR for its imports) or --protoset FILE instead"
 )
 _NOT_FOUND = grpc.StatusCode.NOT_FOUND.value[0]
 #: Requests one operation may make (a server feeding endless imports is cut off).

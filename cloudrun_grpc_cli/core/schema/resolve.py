@@ -62,11 +62,14 @@ def resolve_method(source: SchemaSource, text: str) -> MethodDescriptor:
     A source with a refetch() method (the schema cache) is asked to refetch
     once before an unknown name is reported.
     """
+    was_cached = bool(getattr(source, "from_cache", False))
     try:
         return _resolve(source, text)
     except SchemaNotFound:
         refetch = getattr(source, "refetch", None)
-        if refetch is None or not refetch():
+        refreshed = bool(refetch()) if refetch is not None else False
+        # The first attempt may itself have switched a stale cache to the server.
+        if not refreshed and not (was_cached and not getattr(source, "from_cache", False)):
             raise
     return _resolve(source, text)
 
