@@ -16,7 +16,7 @@ from cloudrun_grpc_cli.core.auth import build_provider
 from cloudrun_grpc_cli.core.auth.cache import CACHE_MARGIN, TokenCache, cache_root
 from cloudrun_grpc_cli.core.auth.token import REFRESH_MARGIN, MintingProvider
 from cloudrun_grpc_cli.settings import AuthSettings
-from tests.support.issuer import Issuer, issuer  # noqa: F401
+from tests.support.issuer import Issuer, issuer_fixture  # noqa: F401
 
 AUD = "https://svc-abc-uc.a.run.app"
 
@@ -96,18 +96,30 @@ def test_keyed_by_audience_and_header(issuer: Issuer, key: Path, isolated_env: P
 
 def test_keyed_by_identity(issuer: Issuer, key: Path, tmp_path: Path) -> None:
     get(AuthSettings(key_file=key))
-    other = issuer.write_service_account_key(tmp_path / "other.json", "other@p.iam.gserviceaccount.com",
-                                             key_name="other", key_id="other-1")
+    other = issuer.write_service_account_key(
+        tmp_path / "other.json",
+        "other@p.iam.gserviceaccount.com",
+        key_name="other",
+        key_id="other-1",
+    )
     get(AuthSettings(key_file=other))
     assert issuer.count("/token") == 2
 
 
-@pytest.mark.parametrize("content", ["", "{", "[]", '{"version": 1}', "\x00\xff garbage",
-                                     '{"version": 1, "identity": "x", "audience": "y", '
-                                     '"header": "authorization", "exp": 9999999999, '
-                                     '"token": "not.a.jwt"}'])
-def test_corrupt_file_ignored(issuer: Issuer, key: Path, isolated_env: Path,
-                              content: str) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "{",
+        "[]",
+        '{"version": 1}',
+        "\x00\xff garbage",
+        '{"version": 1, "identity": "x", "audience": "y", '
+        '"header": "authorization", "exp": 9999999999, '
+        '"token": "not.a.jwt"}',
+    ],
+)
+def test_corrupt_file_ignored(issuer: Issuer, key: Path, isolated_env: Path, content: str) -> None:
     first = get(AuthSettings(key_file=key))
     [f] = list(tokens_dir(isolated_env).iterdir())
     f.write_text(content)
@@ -118,8 +130,9 @@ def test_corrupt_file_ignored(issuer: Issuer, key: Path, isolated_env: Path,
     assert json.loads(f.read_text())["token"] == second.get().value  # rewritten
 
 
-def test_corrupt_token_with_matching_key_ignored(issuer: Issuer, key: Path,
-                                                 isolated_env: Path) -> None:
+def test_corrupt_token_with_matching_key_ignored(
+    issuer: Issuer, key: Path, isolated_env: Path
+) -> None:
     get(AuthSettings(key_file=key))
     [f] = list(tokens_dir(isolated_env).iterdir())
     data = json.loads(f.read_text())
@@ -151,8 +164,9 @@ def test_group_readable_file_ignored(issuer: Issuer, key: Path, isolated_env: Pa
     assert stat.S_IMODE(f.stat().st_mode) == 0o600  # replaced by a private one
 
 
-def test_not_reused_within_five_minutes_of_expiry(issuer: Issuer, key: Path,
-                                                  isolated_env: Path) -> None:
+def test_not_reused_within_five_minutes_of_expiry(
+    issuer: Issuer, key: Path, isolated_env: Path
+) -> None:
     issuer.lifetime = CACHE_MARGIN - 10  # minted fine, but never worth caching
     get(AuthSettings(key_file=key))
     get(AuthSettings(key_file=key))
@@ -160,8 +174,9 @@ def test_not_reused_within_five_minutes_of_expiry(issuer: Issuer, key: Path,
     assert not tokens_dir(isolated_env).exists() or not list(tokens_dir(isolated_env).iterdir())
 
 
-def test_cached_token_close_to_expiry_is_reminted(issuer: Issuer, key: Path,
-                                                  isolated_env: Path) -> None:
+def test_cached_token_close_to_expiry_is_reminted(
+    issuer: Issuer, key: Path, isolated_env: Path
+) -> None:
     get(AuthSettings(key_file=key))
     [f] = list(tokens_dir(isolated_env).iterdir())
     data = json.loads(f.read_text())
@@ -172,8 +187,9 @@ def test_cached_token_close_to_expiry_is_reminted(issuer: Issuer, key: Path,
     assert issuer.count("/token") == 1
 
 
-def test_unusable_cache_directory_is_no_error(issuer: Issuer, key: Path, isolated_env: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unusable_cache_directory_is_no_error(
+    issuer: Issuer, key: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = isolated_env / "not-a-dir"
     blocker.write_text("x")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
@@ -216,8 +232,13 @@ def test_cache_hit_imports_no_google_auth(issuer: Issuer, key: Path) -> None:
         "assert not bad, bad\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ), check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout == "ok\n"
     assert issuer.requests == []

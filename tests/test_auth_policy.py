@@ -11,7 +11,7 @@ from cloudrun_grpc_cli.core.auth import AuthPlan, plan_auth
 from cloudrun_grpc_cli.core.target import parse_target
 from cloudrun_grpc_cli.errors import CredentialsError, ExitCode, UsageError
 from cloudrun_grpc_cli.settings import AuthSettings, ChannelSettings
-from tests.support.issuer import KEY_SA, USER_CLIENT_ID, Issuer, issuer  # noqa: F401
+from tests.support.issuer import KEY_SA, USER_CLIENT_ID, Issuer, issuer_fixture  # noqa: F401
 
 RUN_APP = "https://svc-abc-uc.a.run.app"
 NOTHING = (
@@ -32,10 +32,15 @@ def gcloud_user(issuer: Issuer, isolated_env: Path) -> Path:
     return issuer.write_authorized_user(d / "application_default_credentials.json")
 
 
-def plan(target: str, auth: AuthSettings = AuthSettings(), *, plaintext: bool = False,
-         channel: ChannelSettings = ChannelSettings(), headers: tuple[str, ...] = ()) -> AuthPlan:
-    return plan_auth(parse_target(target, plaintext=plaintext), channel, auth,
-                     user_headers=headers)
+def plan(
+    target: str,
+    auth: AuthSettings = AuthSettings(),
+    *,
+    plaintext: bool = False,
+    channel: ChannelSettings = ChannelSettings(),
+    headers: tuple[str, ...] = (),
+) -> AuthPlan:
+    return plan_auth(parse_target(target, plaintext=plaintext), channel, auth, user_headers=headers)
 
 
 # --- TLS -----------------------------------------------------------------------------------
@@ -44,8 +49,7 @@ def plan(target: str, auth: AuthSettings = AuthSettings(), *, plaintext: bool = 
 def test_tls_key_file(issuer: Issuer, key: Path) -> None:
     p = plan(RUN_APP, AuthSettings(key_file=key))
     assert p.provider is not None
-    assert (p.header, p.audience, p.notices, p.withheld) == (
-        "authorization", RUN_APP, (), None)
+    assert (p.header, p.audience, p.notices, p.withheld) == ("authorization", RUN_APP, (), None)
     assert issuer.requests == []  # plan_auth never mints
     assert p.current() is None
     md = p.metadata()
@@ -85,10 +89,15 @@ def test_tls_metadata_server(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_audience_override_and_authority(key: Path) -> None:
-    assert plan(RUN_APP, AuthSettings(key_file=key, audience="https://custom.example")
-                ).audience == "https://custom.example"
-    p = plan("10.0.0.1:443", AuthSettings(key_file=key),
-             channel=ChannelSettings(authority="svc-x.a.run.app:443"))
+    assert (
+        plan(RUN_APP, AuthSettings(key_file=key, audience="https://custom.example")).audience
+        == "https://custom.example"
+    )
+    p = plan(
+        "10.0.0.1:443",
+        AuthSettings(key_file=key),
+        channel=ChannelSettings(authority="svc-x.a.run.app:443"),
+    )
     assert p.audience == "https://svc-x.a.run.app"
 
 
@@ -105,8 +114,10 @@ def test_conflict_is_usage_error_before_anything(key: Path) -> None:
 
 
 def test_key_file_with_impersonation_is_allowed(key: Path, issuer: Issuer) -> None:
-    p = plan(RUN_APP, AuthSettings(key_file=key, impersonate_service_account="t@p.iam",
-                                   iam_endpoint=issuer.url))
+    p = plan(
+        RUN_APP,
+        AuthSettings(key_file=key, impersonate_service_account="t@p.iam", iam_endpoint=issuer.url),
+    )
     assert p.provider is not None
     assert p.provider.source.startswith("impersonating t@p.iam")
 
@@ -128,8 +139,7 @@ def test_user_header_wins_silently_without_explicit_source() -> None:
 
 
 def test_serverless_header(key: Path, issuer: Issuer) -> None:
-    p = plan(RUN_APP, AuthSettings(key_file=key, serverless_auth=True),
-             headers=("authorization",))
+    p = plan(RUN_APP, AuthSettings(key_file=key, serverless_auth=True), headers=("authorization",))
     assert p.header == "x-serverless-authorization"
     assert p.provider is not None
     [(name, value)] = p.metadata()
@@ -138,8 +148,11 @@ def test_serverless_header(key: Path, issuer: Issuer) -> None:
 
 
 def test_user_serverless_header_wins(key: Path) -> None:
-    p = plan(RUN_APP, AuthSettings(key_file=key, serverless_auth=True),
-             headers=("x-serverless-authorization",))
+    p = plan(
+        RUN_APP,
+        AuthSettings(key_file=key, serverless_auth=True),
+        headers=("x-serverless-authorization",),
+    )
     assert p.provider is None
 
 
@@ -150,7 +163,9 @@ def test_plaintext_without_asking_sends_nothing(key: Path, gcloud_user: Path) ->
     p = plan("http://api.internal:8080")
     assert p.provider is None
     assert p.notices == ()
-    assert p.withheld == "a plaintext target gets a token only when asked (--auth or a token source)"
+    assert (
+        p.withheld == "a plaintext target gets a token only when asked (--auth or a token source)"
+    )
     p = plan("localhost:50051", plaintext=True)
     assert p.provider is None
 
@@ -174,8 +189,11 @@ def test_plaintext_auth_flag_refused_off_loopback(gcloud_user: Path) -> None:
 
 def test_insecure_refused_off_loopback(key: Path) -> None:
     with pytest.raises(CredentialsError) as e:
-        plan("api.example.com:443", AuthSettings(key_file=key),
-             channel=ChannelSettings(insecure=True))
+        plan(
+            "api.example.com:443",
+            AuthSettings(key_file=key),
+            channel=ChannelSettings(insecure=True),
+        )
     assert e.value.message == (
         "refusing to send a token over a connection whose certificate is not verified "
         "(--insecure) to api.example.com: anyone on the path could replay it"
@@ -185,7 +203,9 @@ def test_insecure_refused_off_loopback(key: Path) -> None:
 def test_insecure_not_asked(gcloud_user: Path) -> None:
     p = plan("api.example.com:443", channel=ChannelSettings(insecure=True))
     assert p.provider is None
-    assert p.withheld == "a --insecure target gets a token only when asked (--auth or a token source)"
+    assert (
+        p.withheld == "a --insecure target gets a token only when asked (--auth or a token source)"
+    )
 
 
 @pytest.mark.parametrize("target", ["http://127.0.0.1:8080", "http://localhost:1", "[::1]:50051"])
@@ -197,7 +217,8 @@ def test_plaintext_loopback_allowed_when_asked(key: Path, target: str) -> None:
 
 def test_plaintext_loopback_audience_defaults_to_host(key: Path) -> None:
     assert plan("http://127.0.0.1:8080", AuthSettings(key_file=key)).audience == (
-        "https://127.0.0.1")
+        "https://127.0.0.1"
+    )
 
 
 def test_allow_plaintext_token(key: Path) -> None:
@@ -272,7 +293,9 @@ def test_gcloud_user_token_with_auth_flag(gcloud_user: Path) -> None:
 
 def test_gcloud_user_token_authority_decides(gcloud_user: Path) -> None:
     assert plan("10.0.0.1:443", channel=ChannelSettings(authority="x.a.run.app")).provider
-    assert plan("x.a.run.app", channel=ChannelSettings(authority="api.example.com")).provider is None
+    assert (
+        plan("x.a.run.app", channel=ChannelSettings(authority="api.example.com")).provider is None
+    )
 
 
 def test_run_app_lookalike_is_not_run_app(gcloud_user: Path) -> None:

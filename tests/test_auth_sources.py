@@ -26,7 +26,7 @@ from tests.support.issuer import (  # noqa: F401
     USER_EMAIL,
     WIF_AUDIENCE,
     Issuer,
-    issuer,
+    issuer_fixture,
     sign,
 )
 
@@ -86,10 +86,14 @@ def test_key_file(issuer: Issuer, tmp_path: Path) -> None:
     [
         ("{nope", "--key-file {p} is not JSON (Expecting property name enclosed in double quotes)"),
         ("[1]", "--key-file {p} is not a JSON object"),
-        ('{"type": "authorized_user"}', "--key-file {p} is not a service-account key "
-                                         "(type 'authorized_user')"),
-        ('{"type": "service_account", "client_email": "a@b", "token_uri": "x"}',
-         "--key-file {p} has no private_key"),
+        (
+            '{"type": "authorized_user"}',
+            "--key-file {p} is not a service-account key (type 'authorized_user')",
+        ),
+        (
+            '{"type": "service_account", "client_email": "a@b", "token_uri": "x"}',
+            "--key-file {p} has no private_key",
+        ),
     ],
 )
 def test_key_file_checked_before_minting(tmp_path: Path, content: str, message: str) -> None:
@@ -112,7 +116,10 @@ def test_key_file_wrong_type_hint(tmp_path: Path) -> None:
 def test_key_file_missing(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError) as e:
         build_provider(AuthSettings(key_file=tmp_path / "none.json"), AUD)
-    assert e.value.message == f"cannot read --key-file {tmp_path / 'none.json'}: No such file or directory"
+    assert (
+        e.value.message
+        == f"cannot read --key-file {tmp_path / 'none.json'}: No such file or directory"
+    )
 
 
 def test_key_file_broken_private_key(issuer: Issuer, tmp_path: Path) -> None:
@@ -123,16 +130,16 @@ def test_key_file_broken_private_key(issuer: Issuer, tmp_path: Path) -> None:
     provider, _ = provide(AuthSettings(key_file=key))
     with pytest.raises(CredentialsError) as e:
         provider.get()
-    assert e.value.message.startswith(
-        f"--key-file {key}: cannot load the service-account key: "
-    )
+    assert e.value.message.startswith(f"--key-file {key}: cannot load the service-account key: ")
     assert issuer.requests == []
 
 
 def test_key_file_refused_by_token_endpoint(issuer: Issuer, tmp_path: Path) -> None:
     key = issuer.write_service_account_key(tmp_path / "sa.json")
-    issuer.failures["/token"] = (400, {"error": "invalid_grant",
-                                       "error_description": "Invalid JWT Signature."})
+    issuer.failures["/token"] = (
+        400,
+        {"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+    )
     provider, _ = provide(AuthSettings(key_file=key))
     with pytest.raises(CredentialsError) as e:
         provider.get()
@@ -155,8 +162,12 @@ def test_key_file_needs_an_audience(issuer: Issuer, tmp_path: Path) -> None:
 
 def test_impersonation_with_key_file_source(issuer: Issuer, tmp_path: Path) -> None:
     key = issuer.write_service_account_key(tmp_path / "sa.json")
-    auth = AuthSettings(key_file=key, impersonate_service_account=TARGET_SA,
-                        include_email=True, iam_endpoint=issuer.url)
+    auth = AuthSettings(
+        key_file=key,
+        impersonate_service_account=TARGET_SA,
+        include_email=True,
+        iam_endpoint=issuer.url,
+    )
     provider, tried = provide(auth)
     assert tried == ["--key-file", "--impersonate-service-account"]
     assert provider.source == f"impersonating {TARGET_SA} (source: service-account key {key})"
@@ -174,15 +185,17 @@ def test_impersonation_with_key_file_source(issuer: Issuer, tmp_path: Path) -> N
 
 def test_impersonation_without_email(issuer: Issuer, tmp_path: Path) -> None:
     key = issuer.write_service_account_key(tmp_path / "sa.json")
-    auth = AuthSettings(key_file=key, impersonate_service_account=TARGET_SA,
-                        iam_endpoint=issuer.url)
+    auth = AuthSettings(
+        key_file=key, impersonate_service_account=TARGET_SA, iam_endpoint=issuer.url
+    )
     tok = provide(auth)[0].get()
     assert tok.email is None
     assert issuer.last("/v1/projects").json == {"audience": AUD, "includeEmail": False}
 
 
-def test_impersonation_with_adc_source(issuer: Issuer, gcloud_adc: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_impersonation_with_adc_source(
+    issuer: Issuer, gcloud_adc: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     issuer.write_authorized_user(gcloud_adc)
     monkeypatch.setenv("CRGRPC_IAM_ENDPOINT", issuer.url)
     provider, _ = provide(AuthSettings(impersonate_service_account=TARGET_SA))
@@ -196,8 +209,9 @@ def test_impersonation_with_adc_source(issuer: Issuer, gcloud_adc: Path,
 
 
 def test_impersonation_with_metadata_source(on_gce: Issuer) -> None:
-    provider, _ = provide(AuthSettings(impersonate_service_account=TARGET_SA,
-                                       iam_endpoint=on_gce.url))
+    provider, _ = provide(
+        AuthSettings(impersonate_service_account=TARGET_SA, iam_endpoint=on_gce.url)
+    )
     assert provider.source == f"impersonating {TARGET_SA} (source: metadata server)"
     provider.get()
     gen_req = on_gce.last("/v1/projects")
@@ -207,8 +221,9 @@ def test_impersonation_with_metadata_source(on_gce: Issuer) -> None:
 def test_impersonation_denied(issuer: Issuer, tmp_path: Path) -> None:
     key = issuer.write_service_account_key(tmp_path / "sa.json")
     issuer.denied.add(KEY_SA)
-    provider, _ = provide(AuthSettings(key_file=key, impersonate_service_account=TARGET_SA,
-                                       iam_endpoint=issuer.url))
+    provider, _ = provide(
+        AuthSettings(key_file=key, impersonate_service_account=TARGET_SA, iam_endpoint=issuer.url)
+    )
     with pytest.raises(CredentialsError) as e:
         provider.get()
     assert e.value.message == (
@@ -231,8 +246,11 @@ def test_impersonation_without_source() -> None:
 
 def test_impersonation_endpoint_unreachable(issuer: Issuer, tmp_path: Path) -> None:
     key = issuer.write_service_account_key(tmp_path / "sa.json")
-    provider, _ = provide(AuthSettings(key_file=key, impersonate_service_account=TARGET_SA,
-                                       iam_endpoint="http://127.0.0.1:9"))
+    provider, _ = provide(
+        AuthSettings(
+            key_file=key, impersonate_service_account=TARGET_SA, iam_endpoint="http://127.0.0.1:9"
+        )
+    )
     with pytest.raises(CredentialsError) as e:
         provider.get()
     assert e.value.message.startswith("cannot reach IAM Credentials at http://127.0.0.1:9: ")
@@ -241,8 +259,9 @@ def test_impersonation_endpoint_unreachable(issuer: Issuer, tmp_path: Path) -> N
 # --- ADC ----------------------------------------------------------------------------------
 
 
-def test_adc_service_account_from_env(issuer: Issuer, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_adc_service_account_from_env(
+    issuer: Issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = issuer.write_service_account_key(tmp_path / "sa.json")
     monkeypatch.setenv(GA, str(key))
     provider, tried = provide(AuthSettings())
@@ -260,8 +279,9 @@ def test_adc_gcloud_file(issuer: Issuer, gcloud_adc: Path) -> None:
     assert provider.get().email == KEY_SA
 
 
-def test_adc_env_beats_gcloud_file(issuer: Issuer, gcloud_adc: Path, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_adc_env_beats_gcloud_file(
+    issuer: Issuer, gcloud_adc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     issuer.write_authorized_user(gcloud_adc)
     monkeypatch.setenv(GA, str(issuer.write_service_account_key(tmp_path / "sa.json")))
     assert provide(AuthSettings())[0].source == f"ADC service_account {KEY_SA}"
@@ -299,9 +319,7 @@ def test_adc_authorized_user_revoked(issuer: Issuer, gcloud_adc: Path) -> None:
 def test_adc_impersonated_service_account(issuer: Issuer, gcloud_adc: Path) -> None:
     issuer.write_impersonated_adc(gcloud_adc)
     provider, _ = provide(AuthSettings(include_email=True))
-    assert provider.source == (
-        f"ADC impersonated_service_account (impersonating {TARGET_SA})"
-    )
+    assert provider.source == (f"ADC impersonated_service_account (impersonating {TARGET_SA})")
     tok = provider.get()
     assert (tok.audience, tok.email) == (AUD, TARGET_SA)
     # the endpoint comes from the file's service_account_impersonation_url
@@ -314,8 +332,9 @@ def test_adc_impersonated_service_account(issuer: Issuer, gcloud_adc: Path) -> N
     assert issuer.access_tokens[gen.headers["authorization"][7:]] == USER_EMAIL
 
 
-def test_adc_impersonated_with_service_account_source(issuer: Issuer, gcloud_adc: Path,
-                                                      tmp_path: Path) -> None:
+def test_adc_impersonated_with_service_account_source(
+    issuer: Issuer, gcloud_adc: Path, tmp_path: Path
+) -> None:
     key = issuer.write_service_account_key(tmp_path / "sa.json")
     issuer.write_impersonated_adc(gcloud_adc, source=json.loads(key.read_text()))
     assert provide(AuthSettings())[0].get().audience == AUD
@@ -354,8 +373,7 @@ def test_adc_external_account(issuer: Issuer, gcloud_adc: Path, tmp_path: Path) 
     assert issuer.count(method="GET") == 0  # no project lookup, no metadata
 
 
-def test_adc_external_account_bad_subject(issuer: Issuer, gcloud_adc: Path,
-                                          tmp_path: Path) -> None:
+def test_adc_external_account_bad_subject(issuer: Issuer, gcloud_adc: Path, tmp_path: Path) -> None:
     issuer.write_external_account(gcloud_adc, tmp_path / "oidc-token")
     issuer.subject_token = "something else"
     with pytest.raises(CredentialsError) as e:
@@ -364,8 +382,9 @@ def test_adc_external_account_bad_subject(issuer: Issuer, gcloud_adc: Path,
     assert issuer.count("/v1/projects") == 0
 
 
-def test_adc_external_account_without_impersonation(issuer: Issuer, gcloud_adc: Path,
-                                                    tmp_path: Path) -> None:
+def test_adc_external_account_without_impersonation(
+    issuer: Issuer, gcloud_adc: Path, tmp_path: Path
+) -> None:
     issuer.write_external_account(gcloud_adc, tmp_path / "oidc-token", target=None)
     with pytest.raises(CredentialsError) as e:
         build_provider(AuthSettings(), AUD)
@@ -386,8 +405,9 @@ def test_adc_env_points_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_adc_unsupported_type(gcloud_adc: Path) -> None:
     gcloud_adc.write_text('{"type": "gdch_service_account"}')
-    with pytest.raises(CredentialsError, match="has type 'gdch_service_account', which cannot "
-                                               "mint ID tokens"):
+    with pytest.raises(
+        CredentialsError, match="has type 'gdch_service_account', which cannot mint ID tokens"
+    ):
         build_provider(AuthSettings(), AUD)
 
 
@@ -410,8 +430,10 @@ def test_metadata_server(on_gce: Issuer) -> None:
     assert reqs == [
         ("/", {}),
         ("/computeMetadata/v1/instance/service-accounts/default/", {"recursive": "true"}),
-        ("/computeMetadata/v1/instance/service-accounts/default/identity",
-         {"audience": AUD, "format": "full"}),
+        (
+            "/computeMetadata/v1/instance/service-accounts/default/identity",
+            {"audience": AUD, "format": "full"},
+        ),
     ]
     assert all(r.headers["metadata-flavor"] == "Google" for r in on_gce.requests)
 
@@ -480,10 +502,10 @@ def test_static_token(issuer: Issuer) -> None:
     assert tried == ["--token"]
     tok = provider.get()
     assert (tok.value, tok.source, tok.email) == (value, "--token", KEY_SA)
-    assert build_provider(AuthSettings(token=value, token_from_env=True), AUD)[0].source == (
-        "CRGRPC_TOKEN"
-    )
-    assert build_provider(AuthSettings(token=f"Bearer {value}\n"), AUD)[0].get().value == value
+    from_env, _ = build_provider(AuthSettings(token=value, token_from_env=True), AUD)
+    assert from_env is not None and from_env.source == "CRGRPC_TOKEN"
+    prefixed, _ = build_provider(AuthSettings(token=f"Bearer {value}\n"), AUD)
+    assert prefixed is not None and prefixed.get().value == value
     assert len(issuer.requests) == 0
 
 
@@ -499,7 +521,10 @@ def test_token_file(issuer: Issuer, tmp_path: Path) -> None:
 def test_token_file_unreadable(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError) as e:
         build_provider(AuthSettings(token_file=tmp_path / "missing"), AUD)
-    assert e.value.message == f"cannot read --token-file {tmp_path / 'missing'}: No such file or directory"
+    assert (
+        e.value.message
+        == f"cannot read --token-file {tmp_path / 'missing'}: No such file or directory"
+    )
 
 
 def test_static_token_expired(issuer: Issuer) -> None:
@@ -538,15 +563,23 @@ def test_static_access_token() -> None:
 @pytest.mark.parametrize(
     ("auth", "message"),
     [
-        (AuthSettings(token="t", key_file=Path("k")),
-         "--token and --key-file are 2 token sources at once; give one"),
-        (AuthSettings(token="t", token_from_env=True, token_file=Path("f")),
-         "CRGRPC_TOKEN and --token-file are 2 token sources at once; give one"),
-        (AuthSettings(token_file=Path("f"), impersonate_service_account="x@y"),
-         "--token-file and --impersonate-service-account are 2 token sources at once; give one"),
-        (AuthSettings(token="t", key_file=Path("k"), impersonate_service_account="x@y"),
-         "--token, --key-file, --impersonate-service-account are 3 token sources at once; "
-         "give one"),
+        (
+            AuthSettings(token="t", key_file=Path("k")),
+            "--token and --key-file are 2 token sources at once; give one",
+        ),
+        (
+            AuthSettings(token="t", token_from_env=True, token_file=Path("f")),
+            "CRGRPC_TOKEN and --token-file are 2 token sources at once; give one",
+        ),
+        (
+            AuthSettings(token_file=Path("f"), impersonate_service_account="x@y"),
+            "--token-file and --impersonate-service-account are 2 token sources at once; give one",
+        ),
+        (
+            AuthSettings(token="t", key_file=Path("k"), impersonate_service_account="x@y"),
+            "--token, --key-file, --impersonate-service-account are 3 token sources at once; "
+            "give one",
+        ),
     ],
 )
 def test_two_sources_are_a_usage_error(auth: AuthSettings, message: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from cloudrun_grpc_cli.core.auth.verify import Verification, parse_certs, verify_jwt
 from cloudrun_grpc_cli.errors import CredentialsError
-from tests.support.issuer import Issuer, certificate_pem, issuer, sign  # noqa: F401
+from tests.support.issuer import Issuer, certificate_pem, issuer_fixture, sign  # noqa: F401
 
 AUD = "https://svc-abc-uc.a.run.app"
 EMAIL = "sa@test-project.iam.gserviceaccount.com"
@@ -36,8 +36,7 @@ def test_pem_map_url_all_checks_pass(issuer: Issuer) -> None:
 def test_jwks_url(issuer: Issuer) -> None:
     v = verify_jwt(issuer.id_token(AUD), certs=issuer.jwks_url, audience=AUD)
     assert v.ok
-    assert names(v) == [("signature", True), ("issuer", True), ("audience", True),
-                        ("expiry", True)]
+    assert names(v) == [("signature", True), ("issuer", True), ("audience", True), ("expiry", True)]
 
 
 @pytest.mark.parametrize("kind", ["pem", "jwks"])
@@ -90,12 +89,18 @@ def test_issued_in_the_future(issuer: Issuer) -> None:
 
 
 def test_bad_signature(issuer: Issuer) -> None:
-    forged = sign({"iss": "https://accounts.google.com", "aud": AUD,
-                   "exp": int(time.time()) + 600}, key_name="attacker", kid=issuer.kid)
+    forged = sign(
+        {"iss": "https://accounts.google.com", "aud": AUD, "exp": int(time.time()) + 600},
+        key_name="attacker",
+        kid=issuer.kid,
+    )
     v = verify_jwt(forged, certs=issuer.certs_url, audience=AUD)
     assert not v.ok
-    assert v.checks[0] == ("signature", False, "signature does not match the key with kid "
-                           "issuer-key-1")
+    assert v.checks[0] == (
+        "signature",
+        False,
+        "signature does not match the key with kid issuer-key-1",
+    )
     # the other checks are still reported
     assert names(v)[1:] == [("issuer", True), ("audience", True), ("expiry", True)]
 
@@ -128,10 +133,14 @@ def test_wrong_algorithm(issuer: Issuer) -> None:
 def test_wrong_issuer(issuer: Issuer) -> None:
     issuer.issuer = "https://evil.example"
     v = verify_jwt(issuer.id_token(AUD), certs=issuer.certs_url, audience=AUD)
-    assert v.checks[1] == ("issuer", False, "'https://evil.example' is not "
-                           "https://accounts.google.com or accounts.google.com")
-    assert verify_jwt(issuer.id_token(AUD), certs=issuer.certs_url,
-                      issuers=["https://evil.example"]).ok
+    assert v.checks[1] == (
+        "issuer",
+        False,
+        "'https://evil.example' is not https://accounts.google.com or accounts.google.com",
+    )
+    assert verify_jwt(
+        issuer.id_token(AUD), certs=issuer.certs_url, issuers=["https://evil.example"]
+    ).ok
 
 
 def test_env_certs_url(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,7 +170,9 @@ def test_fetch_failure_http_status(issuer: Issuer) -> None:
 
 def test_certs_file_problems(tmp_path: Path, issuer: Issuer) -> None:
     tok = issuer.id_token(AUD)
-    with pytest.raises(CredentialsError, match="cannot read certs file .*nope.json: No such file"):
+    with pytest.raises(
+        CredentialsError, match=r"cannot read certs file .*nope\.json: No such file"
+    ):
         verify_jwt(tok, certs=str(tmp_path / "nope.json"))
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

@@ -92,9 +92,16 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     env_token = push_env(env)
     debug = "--debug" in args
     command = typer.main.get_command(app)
+    if os.environ.get("_CRGRPC_COMPLETE"):
+        # Shell completion: Click's own machinery answers and exits.
+        command.main(args=args, prog_name="crgrpc")
+        return 0
     try:
-        rv = command.main(args=args, prog_name="crgrpc", standalone_mode=False)
-        return int(rv) if isinstance(rv, int) else 0
+        # What Click's main() does, minus its handling of errors and EPIPE
+        # (it would exit 1 on a closed pipe): errors are ours to map.
+        with command.make_context("crgrpc", args) as ctx:
+            command.invoke(ctx)
+        return 0
     except typer.Exit as e:
         return int(e.exit_code)
     except CrgrpcError as e:

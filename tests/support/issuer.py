@@ -60,7 +60,7 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def private_key_pem(name: str) -> bytes:
     """An RSA-2048 private key (PKCS#8 PEM), generated once per name per test session."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -81,7 +81,7 @@ def public_key_pem(name: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def certificate_pem(name: str) -> str:
     """A self-signed certificate for the key `name`, as Google's v1 certs URL serves them."""
     key = serialization.load_pem_private_key(private_key_pem(name), password=None)
@@ -110,19 +110,31 @@ def jwk(name: str, kid: str) -> dict[str, str]:
         raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
-    return {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": b64(nums.n),
-            "e": b64(nums.e)}
+    return {
+        "kty": "RSA",
+        "alg": "RS256",
+        "use": "sig",
+        "kid": kid,
+        "n": b64(nums.n),
+        "e": b64(nums.e),
+    }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _signer(key_name: str, kid: str | None) -> crypt.RSASigner:
     return crypt.RSASigner.from_string(private_key_pem(key_name), key_id=kid)
 
 
-def sign(claims: dict[str, Any], *, key_name: str = "issuer", kid: str | None = "issuer-key-1",
-         header: dict[str, Any] | None = None) -> str:
+def sign(
+    claims: dict[str, Any],
+    *,
+    key_name: str = "issuer",
+    kid: str | None = "issuer-key-1",
+    header: dict[str, Any] | None = None,
+) -> str:
     """An RS256 JWT of `claims`, signed with the key `key_name` (google-auth's signer)."""
-    return gjwt.encode(_signer(key_name, kid), claims, header=dict(header or {})).decode()
+    token: bytes = gjwt.encode(_signer(key_name, kid), claims, header=dict(header or {}))
+    return token.decode()
 
 
 @dataclass
@@ -412,21 +424,29 @@ class Issuer:
         if r.path in ("/", "/computeMetadata/v1/", "/computeMetadata/v1"):
             return 200, "computeMetadata/", "application/text", flavor
         if r.path == base:
-            info = {"aliases": ["default"], "email": self.default_sa,
-                    "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}
+            info = {
+                "aliases": ["default"],
+                "email": self.default_sa,
+                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            }
             return 200, info, "application/json", flavor
         if r.path == base + "identity":
             audience = r.query.get("audience")
             if not audience:
                 return 400, "non-empty audience parameter required", "text/plain", flavor
             full = r.query.get("format") == "full"
-            token = self.id_token(audience, email=self.default_sa if full else None,
-                                  sub="1000000000000000000001")
+            token = self.id_token(
+                audience, email=self.default_sa if full else None, sub="1000000000000000000001"
+            )
             return 200, token, "text/plain", flavor
         if r.path == base + "token":
             token = self._access_token(self.default_sa)
-            return 200, {"access_token": token, "expires_in": self.lifetime,
-                         "token_type": "Bearer"}, "application/json", flavor
+            return (
+                200,
+                {"access_token": token, "expires_in": self.lifetime, "token_type": "Bearer"},
+                "application/json",
+                flavor,
+            )
         return 404, "not found", "text/plain", flavor
 
     def _oauth(self, r: Recorded) -> _Answer:
@@ -438,46 +458,79 @@ class Issuer:
                 unverified = gjwt.decode(assertion, verify=False)
                 email = str(unverified["iss"])
                 keys = self.service_accounts[email]
-                claims = gjwt.decode(assertion, certs=keys, audience=[self.token_uri, GOOGLE_TOKEN_URI])
+                claims = gjwt.decode(
+                    assertion, certs=keys, audience=[self.token_uri, GOOGLE_TOKEN_URI]
+                )
             except Exception as exc:
-                return self._json(400, {"error": "invalid_grant",
-                                        "error_description": f"Invalid JWT Signature. ({exc})"})
+                return self._json(
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": f"Invalid JWT Signature. ({exc})",
+                    },
+                )
             if claims.get("target_audience"):
-                return self._json(200, {"id_token": self.id_token(
-                    str(claims["target_audience"]), email=email, sub="1234567890")})
-            return self._json(200, {"access_token": self._access_token(email),
-                                    "expires_in": self.lifetime, "token_type": "Bearer"})
+                return self._json(
+                    200,
+                    {
+                        "id_token": self.id_token(
+                            str(claims["target_audience"]), email=email, sub="1234567890"
+                        )
+                    },
+                )
+            return self._json(
+                200,
+                {
+                    "access_token": self._access_token(email),
+                    "expires_in": self.lifetime,
+                    "token_type": "Bearer",
+                },
+            )
         if grant == "refresh_token":
             known = self.refresh_tokens.get(form.get("refresh_token", ""))
             if known is None or (form.get("client_id"), form.get("client_secret")) != known[:2]:
-                return self._json(400, {"error": "invalid_grant",
-                                        "error_description": "Token has been expired or revoked."})
+                return self._json(
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "Token has been expired or revoked.",
+                    },
+                )
             client_id, _, email = known
-            return self._json(200, {
-                "access_token": self._access_token(email),
-                "expires_in": self.lifetime,
-                "scope": "openid https://www.googleapis.com/auth/userinfo.email "
-                         "https://www.googleapis.com/auth/cloud-platform",
-                "token_type": "Bearer",
-                "id_token": self.id_token(client_id, email=email, sub="109876543210"),
-            })
+            return self._json(
+                200,
+                {
+                    "access_token": self._access_token(email),
+                    "expires_in": self.lifetime,
+                    "scope": "openid https://www.googleapis.com/auth/userinfo.email "
+                    "https://www.googleapis.com/auth/cloud-platform",
+                    "token_type": "Bearer",
+                    "id_token": self.id_token(client_id, email=email, sub="109876543210"),
+                },
+            )
         return self._json(400, {"error": "unsupported_grant_type"})
 
     def _sts(self, r: Recorded) -> _Answer:
         form = r.form
         if form.get("grant_type") != TOKEN_EXCHANGE:
-            return self._json(400, {"error": "invalid_request",
-                                    "error_description": "bad grant_type"})
+            return self._json(
+                400, {"error": "invalid_request", "error_description": "bad grant_type"}
+            )
         if self.subject_token is not None and form.get("subject_token") != self.subject_token:
-            return self._json(400, {"error": "invalid_grant",
-                                    "error_description": "The subject token is invalid."})
+            return self._json(
+                400,
+                {"error": "invalid_grant", "error_description": "The subject token is invalid."},
+            )
         principal = f"principal://{form.get('audience', '')[2:]}/subject/repo:o/r"
-        return self._json(200, {
-            "access_token": self._access_token(principal),
-            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-            "token_type": "Bearer",
-            "expires_in": self.lifetime,
-        })
+        return self._json(
+            200,
+            {
+                "access_token": self._access_token(principal),
+                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                "token_type": "Bearer",
+                "expires_in": self.lifetime,
+            },
+        )
 
     def _iam(self, r: Recorded) -> _Answer:
         name = r.path.rsplit("/", 1)[1]
@@ -485,32 +538,62 @@ class Issuer:
         auth = r.headers.get("authorization", "")
         principal = self.access_tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
         if principal is None:
-            return self._json(401, {"error": {
-                "code": 401, "status": "UNAUTHENTICATED",
-                "message": "Request had invalid authentication credentials."}})
+            return self._json(
+                401,
+                {
+                    "error": {
+                        "code": 401,
+                        "status": "UNAUTHENTICATED",
+                        "message": "Request had invalid authentication credentials.",
+                    }
+                },
+            )
         if principal in self.denied:
-            return self._json(403, {"error": {
-                "code": 403, "status": "PERMISSION_DENIED",
-                "message": "Permission 'iam.serviceAccounts.getOpenIdToken' denied on "
-                           "resource (or it may not exist)."}})
+            return self._json(
+                403,
+                {
+                    "error": {
+                        "code": 403,
+                        "status": "PERMISSION_DENIED",
+                        "message": "Permission 'iam.serviceAccounts.getOpenIdToken' denied on "
+                        "resource (or it may not exist).",
+                    }
+                },
+            )
         body = r.json or {}
         if verb == "generateIdToken":
             audience = body.get("audience")
             if not audience:
-                return self._json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
-                                                  "message": "audience is required"}})
+                return self._json(
+                    400,
+                    {
+                        "error": {
+                            "code": 400,
+                            "status": "INVALID_ARGUMENT",
+                            "message": "audience is required",
+                        }
+                    },
+                )
             email_claim = email if body.get("includeEmail") else None
-            return self._json(200, {"token": self.id_token(
-                audience, email=email_claim, sub="111111111111111111111")})
+            return self._json(
+                200,
+                {"token": self.id_token(audience, email=email_claim, sub="111111111111111111111")},
+            )
         if verb == "generateAccessToken":
             expire = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.lifetime)
-            return self._json(200, {"accessToken": self._access_token(email),
-                                    "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            return self._json(
+                200,
+                {
+                    "accessToken": self._access_token(email),
+                    "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+            )
         return self._json(404, {"error": {"code": 404, "message": f"unknown method {verb}"}})
 
 
-@pytest.fixture
-def issuer() -> Iterator[Issuer]:
+@pytest.fixture(name="issuer")
+def issuer_fixture() -> Iterator[Issuer]:
+    """A running Issuer (import `issuer_fixture` to use the `issuer` fixture)."""
     server = Issuer().start()
     try:
         yield server

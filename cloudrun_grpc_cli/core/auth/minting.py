@@ -77,7 +77,11 @@ class KeyFileMint:
     """service_account.IDTokenCredentials from a key (file or ADC info), refreshed per mint."""
 
     def __init__(
-        self, audience: str, *, path: Path | None = None, info: Mapping[str, Any] | None = None,
+        self,
+        audience: str,
+        *,
+        path: Path | None = None,
+        info: Mapping[str, Any] | None = None,
         what: str,
     ) -> None:
         self.audience = audience
@@ -267,9 +271,7 @@ def access_credentials(info: Mapping[str, Any], what: str) -> Any:
         if kind == "service_account":
             from google.oauth2 import service_account
 
-            return service_account.Credentials.from_service_account_info(
-                dict(info), scopes=scopes
-            )
+            return service_account.Credentials.from_service_account_info(dict(info), scopes=scopes)
         if kind == "authorized_user":
             return authorized_user_credentials(info)
         if kind == "impersonated_service_account":
@@ -300,8 +302,14 @@ def access_credentials(info: Mapping[str, Any], what: str) -> Any:
 class SourceCredentials:
     """How to build the access-token credentials generateIdToken is called with."""
 
-    def __init__(self, what: str, *, key_file: Path | None = None,
-                 info: Mapping[str, Any] | None = None, metadata: bool = False) -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        key_file: Path | None = None,
+        info: Mapping[str, Any] | None = None,
+        metadata: bool = False,
+    ) -> None:
         self.what = what
         self.key_file = key_file
         self.info = info
@@ -368,9 +376,7 @@ class GenerateIdTokenMint:
                 d if d.startswith("projects/") else f"projects/-/serviceAccounts/{d}"
                 for d in self.delegates
             ]
-        creator = (
-            f"the caller needs roles/iam.serviceAccountOpenIdTokenCreator on {self.target}"
-        )
+        creator = f"the caller needs roles/iam.serviceAccountOpenIdTokenCreator on {self.target}"
         try:
             with _quiet_metadata_logger():
                 resp = self._session.post(self.url, json=body, timeout=_HTTP_TIMEOUT)
@@ -402,7 +408,5 @@ class GenerateIdTokenMint:
             )
         token = data.get("token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
-            raise CredentialsError(
-                f"generateIdToken for {self.target} answered without a token"
-            )
+            raise CredentialsError(f"generateIdToken for {self.target} answered without a token")
         return token

@@ -69,7 +69,10 @@ def plan_auth(
         kind = "--insecure" if target.tls else "plaintext"
         if not asked:
             return AuthPlan(
-                None, header, audience, (),
+                None,
+                header,
+                audience,
+                (),
                 f"a {kind} target gets a token only when asked (--auth or a token source)",
             )
         if not target.is_loopback and not auth.allow_plaintext_token:
@@ -94,7 +97,9 @@ def plan_auth(
                 "`gcloud auth application-default login`",
             )
         return AuthPlan(
-            None, header, audience,
+            None,
+            header,
+            audience,
             (f"no Google credentials found (tried: {tried_text}); calling without a token",),
             f"no Google credentials found (tried: {tried_text})",
         )

@@ -39,8 +39,12 @@ from .token import IdToken, MintingProvider, StaticProvider, TokenProvider
 AUTHORIZATION = "authorization"
 SERVERLESS_AUTHORIZATION = "x-serverless-authorization"
 ADC_FILE_NAME = "application_default_credentials.json"
-_ADC_TYPES = ("service_account", "authorized_user", "impersonated_service_account",
-              "external_account")
+_ADC_TYPES = (
+    "service_account",
+    "authorized_user",
+    "impersonated_service_account",
+    "external_account",
+)
 _KEY_HINT = "a service-account key is the JSON file from `gcloud iam service-accounts keys create`"
 
 
@@ -205,8 +209,11 @@ def find_adc(tried: list[str]) -> AdcFile | None:
                 f"GOOGLE_APPLICATION_CREDENTIALS is {env}, which does not exist",
                 "unset it, or point it at a credentials file",
             )
-        adc = AdcFile(path, "GOOGLE_APPLICATION_CREDENTIALS",
-                      read_credentials_file(path, "GOOGLE_APPLICATION_CREDENTIALS file"))
+        adc = AdcFile(
+            path,
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            read_credentials_file(path, "GOOGLE_APPLICATION_CREDENTIALS file"),
+        )
     else:
         path = gcloud_adc_path()
         tried.append("gcloud ADC file")
@@ -368,9 +375,7 @@ def _impersonation_provider(
     )
 
 
-def resolve(
-    auth: AuthSettings, audience: str | None
-) -> tuple[TokenProvider | None, list[str]]:
+def resolve(auth: AuthSettings, audience: str | None) -> tuple[TokenProvider | None, list[str]]:
     """The provider of the first source that applies, and the sources tried."""
     header = header_for(auth)
     names = explicit_sources(auth)

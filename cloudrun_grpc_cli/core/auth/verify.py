@@ -67,12 +67,14 @@ def parse_certs(data: Any, where: str) -> dict[str, str]:
         if not out:
             raise CredentialsError(f"the JWKS at {where} has no usable RSA key")
         return out
-    if isinstance(data, dict) and data and all(
-        isinstance(v, str) and "-----BEGIN" in v for v in data.values()
+    if (
+        isinstance(data, dict)
+        and data
+        and all(isinstance(v, str) and "-----BEGIN" in v for v in data.values())
     ):
         return {str(k): v for k, v in data.items()}
     raise CredentialsError(
-        f"{where} holds neither a PEM map {{kid: certificate}} nor a JWKS {{\"keys\": […]}}"
+        f'{where} holds neither a PEM map {{kid: certificate}} nor a JWKS {{"keys": […]}}'
     )
 
 
