@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -82,18 +82,19 @@ def describe_cmd(
     *,
     opts: CommonOptions,
 ) -> None:
-    from ..core.schema import symbol_kind, to_proto_text
+    from ..core.schema import Symbol, symbol_kind, to_proto_text
     from .runner import prepare, session
 
     tgt, settings, env = prepare(target, opts, allowed_modes=MODES)
     with session(tgt, settings, env) as sess:
         schema = sess.schema()
+        symbols: list[Symbol]
         if symbol is None:
             symbols = [schema.find_service(name) for name in schema.list_services()]
         else:
             symbols = [schema.find_symbol(symbol)]
         rows = [
-            {"symbol": s.full_name, "kind": symbol_kind(s), "proto": to_proto_text(s)}
+            {"symbol": _symbol_name(s), "kind": symbol_kind(s), "proto": to_proto_text(s)}
             for s in symbols
         ]
     if settings.output.mode == "json":
@@ -106,3 +107,9 @@ def describe_cmd(
     from ..render.listing import print_descriptions
 
     print_descriptions(env, rows)
+
+
+def _symbol_name(s: Any) -> str:
+    """Full name of a symbol; enum values are scoped beside their enum."""
+    name = getattr(s, "full_name", None)
+    return str(name) if name else f"{s.type.full_name}.{s.name}"

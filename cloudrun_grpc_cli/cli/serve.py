@@ -63,11 +63,11 @@ def serve_cmd(
             raise UsageError(f"cannot read {flag} {str(path)!r}")
     interceptors = []
     if require_token:
-        from ..demo.tokencheck import TokenCheckInterceptor
+        from ..demo.tokencheck import TokenCheck
 
         assert audience is not None
         interceptors.append(
-            TokenCheckInterceptor(audience=audience, certs=certs, allowed_emails=allow_email or ())
+            TokenCheck(audience=audience, certs=certs, allowed_emails=allow_email or ())
         )
     from ..demo.server import build_server
 

@@ -5,7 +5,7 @@ metadata (redacted) and the token panel."""
 from __future__ import annotations
 
 import time
-from typing import IO, Any
+from typing import IO
 
 from rich.console import Console
 from rich.json import JSON
