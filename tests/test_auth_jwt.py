@@ -155,10 +155,11 @@ def test_decode_roundtrip(header: dict[str, object], claims: dict[str, object], 
 @settings(deadline=None, max_examples=150)
 @given(st.text(max_size=80))
 def test_decode_garbage_only_raises_credentials_error_without_the_token(text: str) -> None:
+    # a marker keeps the secret from being a substring of the fixed wording by chance
+    secret = "Zq9\u2603" + text.strip()
     try:
-        decode_jwt(text)
+        decode_jwt(secret)
     except CredentialsError as e:
-        secret = text.strip()
-        if len(secret) > 8:
-            assert secret not in e.message
-            assert all(secret not in h for h in e.hints)
+        if len(secret.strip()) > 8:
+            assert secret.strip() not in e.message
+            assert all(secret.strip() not in h for h in e.hints)

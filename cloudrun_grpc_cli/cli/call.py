@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import ExitCode, RequestDataError, UsageError
+from .completion import complete_method
 from .options import CommonOptions, common_options
 
 CALL_HELP = """Call METHOD with JSON request data; print the response(s).
@@ -18,13 +19,11 @@ as it is read).
 
 Examples:
 
+\b
   crgrpc call https://echo-abc-uc.a.run.app echo.EchoServer/SayHello \\
       -d '{"name": "x"}' --key-file sa.json
-
   crgrpc call localhost:8080 --plaintext SayHelloStream -d '{"count": 5}' | jq -r .message
-
   printf '{"name":"a"}\\n{"name":"b"}\\n' | crgrpc call host SayHelloBidi -d @-
-
   crgrpc call host SayHello -d @req.json -o full | jq .status.name   # in CI
 """
 
@@ -35,8 +34,8 @@ def register(app: typer.Typer) -> None:
 
 @common_options
 def call_cmd(
-    target: Annotated[str, typer.Argument(help="host[:port], https://host, http://host:port, unix:///path, a named target, or https://host/pkg.Service/Method.")],
-    method: Annotated[Optional[str], typer.Argument(help="pkg.Service/Method, pkg.Service.Method, or a unique Method.")] = None,
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, a named target, or https://host/pkg.Service/Method.")],
+    method: Annotated[Optional[str], typer.Argument(metavar="METHOD", autocompletion=complete_method, help="pkg.Service/Method, pkg.Service.Method, or a unique Method.")] = None,
     *,
     data: Annotated[Optional[str], typer.Option("-d", "--data", help="Request JSON, @FILE, or @- for standard input.", envvar="CRGRPC_DATA", show_envvar=True, metavar="DATA")] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", help="Deadline for the call, in seconds.", envvar="CRGRPC_TIMEOUT", show_envvar=True, min=0.001, metavar="SECONDS", rich_help_panel="Connection")] = None,

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
 @config_app.command("show", help=SHOW_HELP)
 @common_options
 def show_cmd(
-    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="Resolve this (named) target too.")] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="Resolve this (named) target too.")] = None,
     *,
     opts: CommonOptions,
 ) -> None:

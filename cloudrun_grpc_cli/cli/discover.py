@@ -7,16 +7,16 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from .completion import complete_service, complete_symbol
 from .options import CommonOptions, common_options
 
 LIST_HELP = """List services, or the methods of SERVICE with their kind.
 
 Examples:
 
+\b
   crgrpc list https://echo-abc-uc.a.run.app --key-file sa.json
-
   crgrpc list localhost:8080 --plaintext echo.EchoServer
-
   crgrpc list host:443 -o json | jq -r .service
 """
 
@@ -24,8 +24,8 @@ DESCRIBE_HELP = """Describe a service, method, message or enum as proto source.
 
 Examples:
 
+\b
   crgrpc describe https://echo-abc-uc.a.run.app echo.EchoRequest
-
   crgrpc describe localhost:8080 --plaintext echo.EchoServer.SayHello
 """
 
@@ -39,8 +39,8 @@ def register(app: typer.Typer) -> None:
 
 @common_options
 def list_cmd(
-    target: Annotated[str, typer.Argument(help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
-    service: Annotated[Optional[str], typer.Argument(help="List the methods of this service.")] = None,
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
+    service: Annotated[Optional[str], typer.Argument(metavar="SERVICE", autocompletion=complete_service, help="List the methods of this service.")] = None,
     *,
     opts: CommonOptions,
 ) -> None:
@@ -77,8 +77,8 @@ def list_cmd(
 
 @common_options
 def describe_cmd(
-    target: Annotated[str, typer.Argument(help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
-    symbol: Annotated[Optional[str], typer.Argument(help="A service, method, message or enum (full name). Default: every service.")] = None,
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
+    symbol: Annotated[Optional[str], typer.Argument(metavar="SYMBOL", autocompletion=complete_symbol, help="A service, method, message or enum (full name). Default: every service.")] = None,
     *,
     opts: CommonOptions,
 ) -> None:

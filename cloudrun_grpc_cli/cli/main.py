@@ -20,10 +20,9 @@ right audience, and attaches it to every call (reflection included).
 
 Examples:
 
+\b
   crgrpc list https://echo-abc-uc.a.run.app --key-file sa.json
-
   crgrpc call https://echo-abc-uc.a.run.app SayHello -d '{"name": "x"}'
-
   crgrpc demo
 """
 

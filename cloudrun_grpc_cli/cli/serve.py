@@ -16,10 +16,9 @@ h2c on all interfaces and $PORT by default, as Cloud Run requires.
 
 Examples:
 
+\b
   crgrpc serve --port 8080
-
   crgrpc serve --tls-cert cert.pem --tls-key key.pem
-
   crgrpc serve --require-token --audience https://echo-abc-uc.a.run.app
 """
 

@@ -121,7 +121,7 @@ def _mode(opts: CommonOptions) -> str:
 @token_app.command("print", help=PRINT_HELP)
 @token_options
 def print_cmd(
-    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="The service; the audience is https://HOST.")] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The service; the audience is https://HOST.")] = None,
     *,
     opts: CommonOptions,
 ) -> None:
@@ -154,7 +154,7 @@ def token_summary(token: Any, now: float | None = None) -> dict[str, Any]:
 @token_app.command("show", help=SHOW_HELP)
 @token_options
 def show_cmd(
-    target: Annotated[Optional[str], typer.Argument(metavar="[TARGET]", help="The service; the audience is https://HOST.")] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The service; the audience is https://HOST.")] = None,
     *,
     opts: CommonOptions,
 ) -> None:
@@ -194,7 +194,7 @@ def _read_token(token: str | None) -> str:
 
 @token_app.command("decode", help=DECODE_HELP)
 def decode_cmd(
-    token: Annotated[Optional[str], typer.Argument(metavar="[TOKEN|-]", help="The JWT, or - for standard input.")] = None,
+    token: Annotated[Optional[str], typer.Argument(metavar="TOKEN|-", help="The JWT, or - for standard input.")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Check signature, issuer, audience and expiry.")] = False,
     audience: Annotated[Optional[str], typer.Option("--audience", help="With --verify: the audience the token must carry.", envvar="CRGRPC_AUDIENCE", show_envvar=True, metavar="AUD")] = None,
     certs: Annotated[Optional[str], typer.Option("--certs", help="With --verify: certs URL or file (PEM map or JWKS); default Google's.", envvar="CRGRPC_CERTS_URL", show_envvar=True, metavar="URL|FILE")] = None,

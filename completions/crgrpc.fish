@@ -1,0 +1,1 @@
+complete --command crgrpc --no-files --arguments "(env _CRGRPC_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) crgrpc)" --condition "env _CRGRPC_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) crgrpc"

@@ -1,0 +1,123 @@
+"""Shell completion: committed scripts are current; METHOD/SERVICE/SYMBOL come from the server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .support.cli import run
+from .support.servers import echo_server
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def test_committed_completion_scripts_are_current(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import gen_completions
+    finally:
+        sys.path.pop(0)
+    for path in gen_completions.generate(tmp_path):
+        committed = ROOT / "completions" / path.name
+        assert committed.read_text() == path.read_text(), f"{path.name} is stale: run python tools/gen_completions.py"
+
+
+def test_show_completion_prints_a_committed_script() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cloudrun_grpc_cli", "--show-completion"],
+        capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "SHELL": "/bin/bash"},
+    )
+    assert proc.returncode == 0
+    scripts = {p.read_text().strip() for p in (ROOT / "completions").iterdir()}
+    assert proc.stdout.strip() in scripts
+
+
+def complete(words: str, cword: int, env: dict[str, str] | None = None) -> tuple[list[str], float]:
+    """What crgrpc offers for COMP_WORDS/COMP_CWORD, as bash asks it."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "cloudrun_grpc_cli"],
+        env={**os.environ, "_CRGRPC_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword), **(env or {})},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0
+    assert proc.stderr == ""
+    return [line for line in proc.stdout.splitlines() if line], time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with echo_server() as s:
+        yield s.address
+
+
+METHODS = [
+    "echo.EchoServer/SayHello",
+    "echo.EchoServer/SayHelloBidi",
+    "echo.EchoServer/SayHelloClientStream",
+    "echo.EchoServer/SayHelloStream",
+]
+
+
+def test_method_completion_from_live_server(server: str) -> None:
+    offered, _ = complete(f"crgrpc call --plaintext {server} echo.", 4)
+    assert offered == METHODS
+
+
+def test_bare_method_completion(server: str) -> None:
+    offered, _ = complete(f"crgrpc call --plaintext {server} SayHelloS", 4)
+    assert offered == ["SayHelloStream"]
+
+
+def test_service_completion_for_list(server: str) -> None:
+    offered, _ = complete(f"crgrpc list --plaintext {server} ", 4)
+    assert offered == ["echo.EchoServer", "grpc.reflection.v1alpha.ServerReflection"]
+
+
+def test_symbol_completion_for_describe(server: str) -> None:
+    offered, _ = complete(f"crgrpc describe --plaintext {server} echo.EchoServer.SayHelloC", 4)
+    assert offered == ["echo.EchoServer.SayHelloClientStream"]
+
+
+def test_completion_uses_the_schema_cache(tmp_path: Path) -> None:
+    with echo_server() as s:
+        address = s.address
+        assert run("list", "--plaintext", address, "echo.EchoServer").code == 0  # fills the cache
+    # The server is gone: only the cache can answer.
+    offered, _ = complete(f"crgrpc call --plaintext {address} echo.", 4)
+    assert offered == METHODS
+
+
+def test_dead_server_offers_nothing_quickly() -> None:
+    offered, elapsed = complete("crgrpc call --plaintext 127.0.0.1:1 ", 4)
+    assert offered == []
+    assert elapsed < 20  # generous: the connect deadline is 1 s
+
+
+def test_garbage_target_offers_nothing() -> None:
+    offered, _ = complete("crgrpc call ::::nonsense ", 3)
+    assert offered == []
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_bash_script_completes_methods(server: str) -> None:
+    script = (
+        f"source {ROOT / 'completions' / 'crgrpc.bash'}\n"
+        f"COMP_WORDS=(crgrpc call --plaintext {server} echo.EchoServer/SayHelloB)\n"
+        "COMP_CWORD=4\n"
+        "_crgrpc_completion crgrpc\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    if not (BIN / "crgrpc").exists():
+        pytest.skip("crgrpc is not installed as a script in this environment")
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert proc.stdout.split() == ["echo.EchoServer/SayHelloBidi"]
