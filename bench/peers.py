@@ -224,12 +224,13 @@ def in_netns() -> bool:
 
 
 def only_loopback() -> bool:
-    """True when this process's network namespace has no interface but lo."""
+    """True when this process's network namespace has no interface but lo
+    (/proc/self/net/dev is per namespace; /sys/class/net is the mounter's)."""
     try:
-        names = os.listdir("/sys/class/net")
+        lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
     except OSError:
         return False
-    return names == ["lo"]
+    return [line.split(":", 1)[0].strip() for line in lines] == ["lo"]
 
 
 def netns_argv(argv: list[str]) -> list[str] | None:
