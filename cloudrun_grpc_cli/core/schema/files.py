@@ -74,7 +74,7 @@ def proto_source(paths: Sequence[Path], import_paths: Sequence[Path]) -> PoolSou
         raise SchemaError("--proto needs the protos extra", PROTOS_EXTRA_HINT) from None
     if not paths:
         raise SchemaError("no .proto files given")
-    includes = [Path(p) for p in import_paths] or [Path(".")]
+    includes = [Path(p).resolve() for p in import_paths] or [Path(".").resolve()]
     for path in paths:
         if not Path(path).is_file():
             raise SchemaError(f"cannot read {path}: no such file")
