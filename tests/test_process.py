@@ -114,6 +114,9 @@ def test_demo_runs_the_walkthrough() -> None:
     r = run_process("demo", timeout=120)
     assert r.code == 0, r
     out = r.stdout
+    assert "== Mint an ID token for the service and show it" in out
+    assert "email     echo-invoker@demo-project.iam.gserviceaccount.com" in out
+    assert "audience  https://localhost" in out
     for i in range(1, 6):
         assert f'"message": "Hello demo-{i} from K_REVISION local"' in out
     for i in range(1, 4):
@@ -121,7 +124,12 @@ def test_demo_runs_the_walkthrough() -> None:
     assert out.count("rpcheaderkey: val") == 5
     assert out.count("rpctrailerkey: val") == 5
     assert "streamheaderkey: val" in out and "streamtrailerkey: val" in out
-    assert out.rstrip().endswith("demo finished: every call succeeded")
+    assert out.count("authorization: Bearer <redacted>") == 2  # the two -v calls
+    assert "✗ UNAUTHENTICATED (16): missing bearer token" in out
+    assert out.rstrip().endswith(
+        "demo finished: every step behaved as expected; the token was minted 1 time and reused from the cache"
+    )
+    assert r.stderr == "error: UNAUTHENTICATED: missing bearer token\nhint: no token was sent (--no-auth)\n"
 
 
 def test_grpc_core_logs_are_silenced(tmp_path: Path) -> None:

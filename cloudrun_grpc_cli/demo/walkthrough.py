@@ -1,36 +1,94 @@
-"""`crgrpc demo`: the Cloud Run gRPC walkthrough end to end, offline."""
+"""`crgrpc demo`: the Cloud Run gRPC walkthrough end to end, offline.
+
+A local token issuer stands in for Google (a key it generates, a
+service-account key file whose token_uri points at it); the Echo service
+runs over TLS with a self-signed certificate and checks every call's token
+(signature, audience, allowed email) as Cloud Run's front end would. Then
+crgrpc mints, shows and uses the token for reflection and the calls.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from ..render.env import Environment
+
+DEMO_SA = "echo-invoker@demo-project.iam.gserviceaccount.com"
 
 
 def run_demo(env: Environment) -> int:
     from ..cli.main import main
+    from .certs import make_certs
+    from .issuer import Issuer
     from .server import build_server
+    from .tokencheck import TokenCheck
 
-    server = build_server("127.0.0.1", 0)
-    target = f"http://{server.address}"
     out = env.stdout
-    try:
-        steps: list[tuple[str, list[str]]] = [
-            ("List the services", ["list", target]),
-            ("Describe the service", ["describe", target, "echo.EchoServer"]),
+    color = env.color
+    with tempfile.TemporaryDirectory(prefix="crgrpc-demo-") as tmp:
+        work = Path(tmp)
+        issuer = Issuer().start()
+        key_file = issuer.write_service_account_key(work / "sa.json", email=DEMO_SA)
+        certs = make_certs(work / "tls", names=("localhost", "127.0.0.1"), self_signed=True)
+        probe = build_server("127.0.0.1", 0)  # find a free port for a stable audience
+        port = probe.port
+        probe.stop()
+        target = f"https://localhost:{port}"
+        check = TokenCheck(audience="https://localhost", certs=issuer.certs_url, allowed_emails=(DEMO_SA,))
+        server = build_server(
+            "127.0.0.1", port, tls_cert=certs.cert, tls_key=certs.key, interceptors=(check,)
+        )
+        common = [
+            "--key-file", str(key_file), "--cacert", str(certs.ca), "-o", "pretty",
+            "--color", color,
+        ]
+        steps: list[tuple[str, list[str], int]] = [
+            ("Mint an ID token for the service and show it", ["token", "show", target, "--key-file", str(key_file), "-o", "pretty", "--color", color], 0),
+            ("List the services (the reflection call carries the token)", ["list", target, *common], 0),
+            ("Describe the service", ["describe", target, "echo.EchoServer", *common], 0),
         ]
         for i in range(1, 6):
-            steps.append(
-                (f"Unary call {i} of 5", ["call", target, "echo.EchoServer/SayHello", "-d", f'{{"name": "demo-{i}"}}'])
+            steps.append((
+                f"Unary call {i} of 5",
+                ["call", target, "echo.EchoServer/SayHello", "-d", f'{{"name": "demo-{i}"}}', *common, *(["-v"] if i == 1 else [])],
+                0,
+            ))
+        steps.append((
+            "Server-streaming call",
+            ["call", target, "echo.EchoServer/SayHelloStream", "-d", '{"name": "demo", "count": 3}', *common, "-v"],
+            0,
+        ))
+        steps.append((
+            "Without a token the service refuses the call (expected: exit 80, with a diagnosis)",
+            ["call", target, "echo.EchoServer/SayHello", "--no-auth", "--cacert", str(certs.ca), "-o", "pretty", "--color", color],
+            80,
+        ))
+        # A private token cache: the token is minted once, then reused by every step.
+        saved_cache = os.environ.get("XDG_CACHE_HOME")
+        os.environ["XDG_CACHE_HOME"] = str(work / "cache")
+        try:
+            out.write(f"Echo service on {target} (TLS, self-signed; tokens checked for audience https://localhost)\n")
+            out.write(f"Local token issuer on {issuer.url}; service account {DEMO_SA}\n")
+            for title, argv, expected in steps:
+                shown = " ".join(a if " " not in a else repr(a) for a in argv)
+                out.write(f"\n== {title}\n$ crgrpc {shown}\n")
+                out.flush()
+                code = main(argv, env=env)
+                if code != expected:
+                    out.write(f"\ndemo failed: exit {code}, expected {expected}\n")
+                    return code or 1
+            minted = issuer.count("/token")
+            out.write(
+                f"\ndemo finished: every step behaved as expected; the token was minted "
+                f"{minted} time{'s' if minted != 1 else ''} and reused from the cache\n"
             )
-        steps.append(
-            ("Server-streaming call", ["call", target, "echo.EchoServer/SayHelloStream", "-d", '{"name": "demo", "count": 3}'])
-        )
-        for title, argv in steps:
-            out.write(f"\n== {title}: crgrpc {' '.join(argv)}\n")
-            out.flush()
-            code = main([*argv, "-o", "pretty", "--color", env.color], env=env)
-            if code:
-                return code
-        out.write("\ndemo finished: every call succeeded\n")
-        return 0
-    finally:
-        server.stop()
+            return 0
+        finally:
+            if saved_cache is None:
+                os.environ.pop("XDG_CACHE_HOME", None)
+            else:
+                os.environ["XDG_CACHE_HOME"] = saved_cache
+            server.stop()
+            issuer.stop()
