@@ -73,16 +73,21 @@ def _run_call(
     from google.protobuf.message_factory import GetMessageClass
 
     from ..core.codec import to_message
-    from ..core.events import Status
+    from ..core.events import Message, Status
+    from ..render.progress import make_progress
     from ..core.invoke import invoke, kind_of
     from ..core.schema import resolve_method
     from ..errors import RpcStatusError
     from .runner import session
-    from .sinks import make_sink
+    from .sinks import make_sink, pretty_console
 
-    with session(tgt, settings, env) as sess:
-        schema = sess.schema()
-        method = resolve_method(schema, method_text)
+    console = pretty_console(settings, env)
+    progress = make_progress(env, settings.output.mode, console)
+    with session(tgt, settings, env, progress) as sess:
+        with progress.stage(f"resolving {method_text}…"):
+            sess.conn.wait_connected()
+            schema = sess.schema()
+            method = resolve_method(schema, method_text)
         kind = kind_of(method)
         request_cls = GetMessageClass(method.input_type)
         single = kind in ("unary", "server")
@@ -107,17 +112,22 @@ def _run_call(
                 for i, d in enumerate(request_data.iterate())
             )
 
-        sink = make_sink(settings, env, sess, method, kind)
+        sink = make_sink(settings, env, sess, method, kind, console)
         status: Status | None = None
         try:
             for ev in invoke(sess.conn, method, requests, timeout=settings.channel.timeout):
-                sink.event(ev)
-                if isinstance(ev, Status):
+                if isinstance(ev, Message):
+                    progress.message()
+                elif isinstance(ev, Status):
+                    progress.close()
                     status = ev
+                sink.event(ev)
         except RequestDataError as e:
             sink.fail(ExitCode.REQUEST_DATA, "CANCELLED", e.message)
             sink.finish()
             raise
+        finally:
+            progress.close()
         sink.finish()
         if status is not None and not status.ok:
             from .diagnose import explain_status

@@ -14,6 +14,7 @@ from .options import CommonOptions
 
 if TYPE_CHECKING:
     from ..core.session import Session
+    from ..render.progress import Progress
     from ..core.target import Target
 
 
@@ -37,7 +38,9 @@ def prepare(
 
 
 @contextmanager
-def session(target: Target, settings: Settings, env: Environment) -> Iterator[Session]:
+def session(
+    target: Target, settings: Settings, env: Environment, progress: Progress | None = None
+) -> Iterator[Session]:
     from ..core.session import open_session
 
     if settings.channel.insecure and target.tls:
@@ -46,7 +49,11 @@ def session(target: Target, settings: Settings, env: Environment) -> Iterator[Se
             "(no protection against interception)",
             env,
         )
-    sess = open_session(target, settings)
+    if progress is not None:
+        with progress.stage(f"minting a token and connecting to {target.address}…"):
+            sess = open_session(target, settings)
+    else:
+        sess = open_session(target, settings)
     for line in sess.plan.notices:
         notice(line, env)
     try:

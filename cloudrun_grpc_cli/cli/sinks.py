@@ -33,15 +33,29 @@ def call_info(sess: Session, method: MethodDescriptor, kind: str) -> CallInfo:
     )
 
 
+def pretty_console(settings: Settings, env: Environment) -> Any | None:
+    """The stdout console of pretty mode (shared with the progress display)."""
+    if settings.output.mode != "pretty":
+        return None
+    from ..render.pretty import make_console
+
+    return make_console(env.stdout, color=env.use_color(env.stdout_isatty))
+
+
 def make_sink(
-    settings: Settings, env: Environment, sess: Session, method: MethodDescriptor, kind: str
+    settings: Settings,
+    env: Environment,
+    sess: Session,
+    method: MethodDescriptor,
+    kind: str,
+    console: Any | None = None,
 ) -> Any:
     out = settings.output
     sink: Any
     if out.mode == "pretty":
-        from ..render.pretty import PrettySink, make_console
+        from ..render.pretty import PrettySink
 
-        console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
+        console = console or pretty_console(settings, env)
         sink = PrettySink(
             console,
             emit_defaults=out.emit_defaults,
