@@ -74,10 +74,10 @@ def _run_call(
 
     from ..core.codec import to_message
     from ..core.events import Message, Status
-    from ..render.progress import make_progress
     from ..core.invoke import invoke, kind_of
     from ..core.schema import resolve_method
     from ..errors import RpcStatusError
+    from ..render.progress import make_progress
     from .runner import session
     from .sinks import make_sink, pretty_console
 

@@ -14,8 +14,8 @@ from .options import CommonOptions
 
 if TYPE_CHECKING:
     from ..core.session import Session
-    from ..render.progress import Progress
     from ..core.target import Target
+    from ..render.progress import Progress
 
 
 def prepare(

@@ -55,9 +55,8 @@ def make_sink(
     if out.mode == "pretty":
         from ..render.pretty import PrettySink
 
-        console = console or pretty_console(settings, env)
         sink = PrettySink(
-            console,
+            console or pretty_console(settings, env),
             emit_defaults=out.emit_defaults,
             proto_names=out.proto_names,
             verbose=out.verbose,
