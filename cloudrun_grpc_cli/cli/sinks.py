@@ -55,8 +55,10 @@ def make_sink(
     if out.mode == "pretty":
         from ..render.pretty import PrettySink
 
+        console = console or pretty_console(settings, env)
+        assert console is not None  # pretty mode always has one
         sink = PrettySink(
-            console or pretty_console(settings, env),
+            console,
             emit_defaults=out.emit_defaults,
             proto_names=out.proto_names,
             verbose=out.verbose,
