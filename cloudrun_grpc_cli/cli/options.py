@@ -164,6 +164,9 @@ def with_options(*names: str) -> Callable[[F], F]:
             ctx = kwargs.pop("crgrpc_ctx")
             given = {name: kwargs.pop(name) for name in names}
             origins = {name: _origin(ctx, name) for name in names}
+            for name in names:
+                if origins[name] == "env" and isinstance(given[name], list):
+                    given[name] = _env_list(name)
             opts = CommonOptions(**{**_DEFAULTS, **given}, origins=origins)
             return fn(opts=opts, **kwargs)
 
@@ -178,6 +181,15 @@ def with_options(*names: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _env_list(name: str) -> list[Any]:
+    """Repeatable options in CRGRPC_* variables are newline-separated (values may hold spaces)."""
+    import os
+
+    raw = os.environ.get(f"CRGRPC_{name.upper()}", "")
+    items = [line.strip() for line in raw.splitlines() if line.strip()]
+    return [Path(i) for i in items] if name in ("proto", "import_path", "protoset") else items
 
 
 def _origin(ctx: typer.Context, name: str) -> str:
