@@ -8,6 +8,7 @@ on stdin yields each message as soon as its closing brace is read.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -138,22 +139,151 @@ def iter_messages(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
 def to_message(
     obj: dict[str, Any], cls: type[Message], *, index: int = 1, allow_unknown: bool = False
 ) -> Message:
-    """A JSON object as a message of cls; errors name the message and field."""
+    """A JSON object as a message of cls; errors name the message and field, on one line."""
     msg = cls()
     try:
+        _check_fields(obj, msg.DESCRIPTOR, "")
         json_format.ParseDict(obj, msg, ignore_unknown_fields=allow_unknown)
+    except _FieldError as e:
+        raise RequestDataError(f"request data: message {index}: field {e.path}: {e.problem}") from None
     except json_format.ParseError as e:
-        hint = ""
-        text = str(e)
-        if "has no field named" in text:
-            fields = ", ".join(f.json_name for f in msg.DESCRIPTOR.fields)
-            hint = f"fields of {msg.DESCRIPTOR.full_name}: {fields or '(none)'}"
-            if not allow_unknown:
-                hint += "; --allow-unknown-fields skips unknown ones"
-        raise RequestDataError(f"request data: message {index}: {text}", hint) from None
-    except (ValueError, TypeError, OverflowError, RecursionError) as e:
-        raise RequestDataError(f"request data: message {index}: {e}") from None
+        raise _parse_error(e, msg, index, allow_unknown) from None
+    except RecursionError:
+        raise RequestDataError(f"request data: message {index} is nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as e:
+        raise RequestDataError(f"request data: message {index}: {_one_line(str(e))}") from None
     return msg
+
+
+_PARSE_PREFIX = re.compile(r"^Failed to parse (\w+) field: ")
+_NO_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "((?:[^"\\]|\\.)*)"')
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _parse_error(
+    e: json_format.ParseError, msg: Message, index: int, allow_unknown: bool
+) -> RequestDataError:
+    """protobuf's nested "Failed to parse a field: Failed to parse b field: …" as one line."""
+    text = str(e).split("\n", 1)[0]
+    path: list[str] = []
+    while True:
+        m = _PARSE_PREFIX.match(text)
+        if m is None:
+            break
+        path.append(m.group(1))
+        text = text[m.end() :]
+    text = text.rstrip(".") + "."
+    hint = ""
+    unknown = _NO_FIELD.search(text)
+    if unknown is not None:
+        type_name, field = unknown.group(1), unknown.group(2)
+        desc = _find_message(msg, type_name)
+        fields = ", ".join(f.json_name for f in desc.fields) if desc is not None else ""
+        text = f"unknown field {field!r} in {type_name}"
+        hint = f"fields of {type_name}: {fields or '(none)'}"
+        if not allow_unknown:
+            hint += "; --allow-unknown-fields skips unknown ones"
+    where = f"field {_show_path(path)}: " if path else ""
+    return RequestDataError(f"request data: message {index}: {where}{_one_line(text)}", hint)
+
+
+def _find_message(msg: Message, full_name: str) -> Any:
+    if msg.DESCRIPTOR.full_name == full_name:
+        return msg.DESCRIPTOR
+    try:
+        return msg.DESCRIPTOR.file.pool.FindMessageTypeByName(full_name)
+    except KeyError:
+        return None
+
+
+def _show_path(parts: list[str]) -> str:
+    if len(parts) > 6:
+        return ".".join([*parts[:3], f"…({len(parts) - 5} more)…", *parts[-2:]])
+    return ".".join(parts)
+
+
+class _FieldError(Exception):
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(problem)
+        self.path = path
+        self.problem = problem
+
+
+# proto3 JSON: bytes are base64, standard or URL-safe alphabet, padding optional.
+_BASE64 = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
+
+
+def _check_base64(value: Any, path: str) -> None:
+    if not isinstance(value, str):
+        raise _FieldError(path, f"expected a base64 string, got {_json_type(value)}")
+    text = value.strip()
+    body = text.rstrip("=")
+    padded_ok = "=" not in text or len(text) % 4 == 0
+    if not _BASE64.match(text) or len(body) % 4 == 1 or not padded_ok:
+        shown = text if len(text) <= 24 else text[:21] + "…"
+        raise _FieldError(path, f"invalid base64 {shown!r}")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string" if isinstance(value, str) else type(value).__name__
+
+
+def _check_fields(obj: Any, desc: Any, path: str) -> None:
+    """What json_format lets through or reports badly: bytes must be strict base64,
+    messages objects. Everything else is left to json_format."""
+    if not isinstance(obj, dict):
+        return
+    by_name = {}
+    for f in desc.fields:
+        by_name[f.name] = f
+        by_name[f.json_name] = f
+    for key, value in obj.items():
+        f = by_name.get(key)
+        if f is None or value is None:
+            continue
+        where = f"{path}.{f.name}" if path else f.name
+        mt = f.message_type
+        if mt is not None and mt.GetOptions().map_entry:
+            if isinstance(value, dict):
+                vf = mt.fields_by_name["value"]
+                for k, v in value.items():
+                    _check_single(vf, v, f"{where}[{k!r}]")
+            continue
+        if f.is_repeated:
+            if isinstance(value, list):
+                for i, v in enumerate(value):
+                    _check_single(f, v, f"{where}[{i}]")
+            continue
+        _check_single(f, value, where)
+
+
+def _check_single(f: Any, value: Any, path: str) -> None:
+    if value is None:
+        return
+    if f.type == f.TYPE_BYTES:
+        _check_base64(value, path)
+    elif f.type == f.TYPE_MESSAGE:
+        full = f.message_type.full_name
+        if full == "google.protobuf.BytesValue":
+            _check_base64(value, path)
+        elif full.startswith("google.protobuf."):
+            return  # well-known types have JSON forms of their own
+        elif not isinstance(value, dict):
+            raise _FieldError(path, f"expected an object for {full}, got {_json_type(value)}")
+        else:
+            _check_fields(value, f.message_type, path)
 
 
 def to_json(msg: Message, *, emit_defaults: bool = False, proto_names: bool = False) -> dict[str, Any]:

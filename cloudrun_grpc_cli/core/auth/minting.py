@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -195,9 +196,38 @@ def metadata_host() -> str:
 _probed: dict[tuple[str, str], bool] = {}
 
 
+_GOOGLE_RUNTIME_VARS = (
+    "K_SERVICE",  # Cloud Run services, Cloud Functions (2nd gen)
+    "CLOUD_RUN_JOB",
+    "FUNCTION_TARGET",
+    "GAE_ENV",
+    "KUBERNETES_SERVICE_HOST",  # GKE (DMI may be hidden in some sandboxes)
+)
+
+
+def may_be_on_google() -> bool:
+    """Whether a metadata server could be there at all, before any packet is sent.
+
+    A laptop or a CI runner outside Google is told apart locally (the machine's
+    DMI product name, the runtime's environment), so it never waits for a
+    ping to time out. An explicit GCE_METADATA_HOST/IP always probes.
+    """
+    if any(os.environ.get(v) for v in ("GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT")):
+        return True
+    if any(os.environ.get(v) for v in _GOOGLE_RUNTIME_VARS):
+        return True
+    if not sys.platform.startswith("linux"):
+        return True  # no cheap local signal elsewhere: probe
+    try:
+        with open("/sys/class/dmi/id/product_name", encoding="utf-8") as f:
+            return "Google" in f.read()
+    except OSError:
+        return True  # cannot tell: probe
+
+
 def metadata_server_available(timeout: float) -> bool:
     """Ping the metadata server once per process and address, with a short timeout."""
-    if os.environ.get("NO_GCE_CHECK") == "true":
+    if os.environ.get("NO_GCE_CHECK") == "true" or not may_be_on_google():
         return False
     key = (os.environ.get("GCE_METADATA_IP", "169.254.169.254"), metadata_host())
     if key not in _probed:
