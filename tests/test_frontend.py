@@ -345,7 +345,7 @@ def test_403_no_auth(certs: CertFiles, issuer: Issuer, tmp_path: Path) -> None:
     ]
 
 
-def test_403_plaintext_not_asked(plain_401: FrontEnd) -> None:
+def test_401_plaintext_not_asked(plain_401: FrontEnd) -> None:
     r = call(plain_401, "--plaintext")
     assert r.code == 80
     assert err_lines(r)[1:] == [

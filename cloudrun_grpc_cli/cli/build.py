@@ -16,21 +16,14 @@ from ..settings import (
     SchemaSettings,
     Settings,
 )
+from .console import OUTPUT_MODES, choose_mode
 from .options import CommonOptions
 
-OUTPUT_MODES = ("pretty", "json", "full", "events")
 COLOR_MODES = ("auto", "always", "never")
 
 
 def output_mode(opts: CommonOptions, env: Environment, allowed: tuple[str, ...]) -> OutputMode:
-    mode = (opts.output or ("pretty" if env.stdout_isatty else "json")).lower()
-    if mode not in OUTPUT_MODES:
-        raise UsageError(f"unknown output mode {opts.output!r}", f"use one of: {', '.join(allowed)}")
-    if mode not in allowed:
-        raise UsageError(
-            f"-o {mode} is not available for this command", f"use one of: {', '.join(allowed)}"
-        )
-    return mode  # type: ignore[return-value]
+    return choose_mode(opts.output, env, allowed)  # type: ignore[return-value]
 
 
 def build_settings(

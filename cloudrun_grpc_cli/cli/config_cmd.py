@@ -6,7 +6,6 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import UsageError
 from .options import CommonOptions, common_options
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True, rich_markup_mode=None)
@@ -36,14 +35,12 @@ def show_cmd(
     opts: CommonOptions,
 ) -> None:
     from .config import apply_config, config_path, effective
-    from .console import current_env
+    from .console import choose_mode, current_env, write_json_lines
 
     env = current_env()
     opts, resolved = apply_config(opts, target)
     env.color = opts.color
-    mode = (opts.output or ("pretty" if env.stdout_isatty else "json")).lower()
-    if mode not in ("pretty", "json"):
-        raise UsageError(f"-o {mode} is not available for config show", "use pretty or json")
+    mode = choose_mode(opts.output, env, ("pretty", "json"))
     path, _ = config_path(opts)
     doc: dict[str, Any] = {
         "config_file": str(path) if path.exists() else None,
@@ -58,9 +55,7 @@ def show_cmd(
         doc["tls"] = t.tls
         doc["audience"] = opts.audience or t.default_audience(opts.authority)
     if mode == "json":
-        from ..core.codec import dumps
-
-        env.stdout.write(dumps(doc) + "\n")
+        write_json_lines(env, [doc])
         return
     from rich.table import Table
 

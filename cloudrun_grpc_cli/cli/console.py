@@ -5,9 +5,10 @@ Plain text, no rich: errors must print even when rich is not loaded.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
 
-from ..errors import CrgrpcError
+from ..errors import CrgrpcError, UsageError
 from ..render.env import Environment
 
 _ENV: ContextVar[Environment | None] = ContextVar("crgrpc_env", default=None)
@@ -52,3 +53,26 @@ def warn(text: str, env: Environment | None = None) -> None:
     env = env or current_env()
     env.stderr.write(f"{_style(env, 'warning:', '1;33')} {text}\n")
     env.stderr.flush()
+
+
+OUTPUT_MODES = ("pretty", "json", "full", "events")
+
+
+def choose_mode(requested: str | None, env: Environment, allowed: tuple[str, ...]) -> str:
+    """-o, or the default: pretty on a terminal, json in a pipe."""
+    mode = (requested or ("pretty" if env.stdout_isatty else "json")).lower()
+    if mode not in OUTPUT_MODES:
+        raise UsageError(f"unknown output mode {requested!r}", f"use one of: {', '.join(allowed)}")
+    if mode not in allowed:
+        raise UsageError(
+            f"-o {mode} is not available for this command", f"use one of: {', '.join(allowed)}"
+        )
+    return mode
+
+
+def write_json_lines(env: Environment, rows: Sequence[Mapping[str, object]]) -> None:
+    from ..core.codec import dumps
+
+    for row in rows:
+        env.stdout.write(dumps(row) + "\n")
+    env.stdout.flush()

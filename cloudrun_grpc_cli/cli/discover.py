@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .completion import complete_service, complete_symbol
+from .console import write_json_lines
 from .options import CommonOptions, common_options
 
 LIST_HELP = """List services, or the methods of SERVICE with their kind.
@@ -64,11 +65,7 @@ def list_cmd(
                 for m in svc.methods
             ]
     if settings.output.mode == "json":
-        from ..core.codec import dumps
-
-        for row in rows:
-            env.stdout.write(dumps(row) + "\n")
-        env.stdout.flush()
+        write_json_lines(env, rows)
         return
     from ..render.listing import print_listing
 
@@ -98,11 +95,7 @@ def describe_cmd(
             for s in symbols
         ]
     if settings.output.mode == "json":
-        from ..core.codec import dumps
-
-        for row in rows:
-            env.stdout.write(dumps(row) + "\n")
-        env.stdout.flush()
+        write_json_lines(env, rows)
         return
     from ..render.listing import print_descriptions
 

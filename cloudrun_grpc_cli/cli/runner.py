@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from ..render.env import Environment
 from ..settings import Settings
-from .build import OUTPUT_MODES, build_settings, build_target
-from .console import current_env, notice, warn
+from .build import build_settings, build_target
+from .console import OUTPUT_MODES, current_env, notice, warn
 from .options import CommonOptions
 
 if TYPE_CHECKING:

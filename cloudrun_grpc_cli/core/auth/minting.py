@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
