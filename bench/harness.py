@@ -24,6 +24,7 @@ class BenchError(RuntimeError):
 @dataclass(frozen=True)
 class Sample:
     wall: float  # seconds
+    cpu: float  # user + system seconds of the child (its own waited-for children included)
     maxrss_kb: int
     returncode: int
 
@@ -56,7 +57,7 @@ def run_once(
             raise BenchError(
                 f"exit {proc.returncode} after {wall:.2f}s: {' '.join(cmd)[:300]}\n{tail}"
             )
-    return Sample(wall=wall, maxrss_kb=int(usage.ru_maxrss), returncode=proc.returncode)
+    return Sample(wall=wall, cpu=usage.ru_utime + usage.ru_stime, maxrss_kb=int(usage.ru_maxrss), returncode=proc.returncode)
 
 
 @dataclass
@@ -74,6 +75,10 @@ class Variant:
     @property
     def walls(self) -> list[float]:
         return [s.wall for s in self.samples]
+
+    @property
+    def cpus(self) -> list[float]:
+        return [s.cpu for s in self.samples]
 
     @property
     def rss(self) -> list[int]:

@@ -158,8 +158,10 @@ def find_buf(
         if found is not None:
             return found, ""
     on_path = shutil.which("buf")
-    if on_path and not Path(on_path).read_bytes()[:2] == b"#!":
-        return Path(on_path), ""
+    if on_path:
+        with open(on_path, "rb") as f:
+            if f.read(2) != b"#!":  # the native binary, not a node wrapper
+                return Path(on_path), ""
     if not install:
         return None, "buf not found (install skipped: --no-install)"
     npm = shutil.which("npm")

@@ -39,9 +39,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import importtime  # noqa: E402
-import peers  # noqa: E402
-from harness import BenchError, Stats, Variant, ratio, run_once, run_paired  # noqa: E402
+import importtime
+import peers
+from harness import BenchError, Stats, Variant, ratio, run_once, run_paired
 
 GROUPS = ("unary", "tls", "stream", "rss", "token", "imports")
 NAME = "bench"
@@ -66,14 +66,15 @@ class Target:
 @dataclass
 class Report:
     machine: dict[str, str] = field(default_factory=dict)
-    rows: list[tuple[str, str, Stats, str]] = field(default_factory=list)  # group, name, stats, unit
+    # group, name, stats, unit, median CPU seconds (None: not shown)
+    rows: list[tuple[str, str, Stats, str, float | None]] = field(default_factory=list)
     ratios: list[tuple[str, float]] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
 
     def add(self, group: str, v: Variant) -> None:
-        self.rows.append((group, v.name, Stats.of(v.walls), "s"))
+        self.rows.append((group, v.name, Stats.of(v.walls), "s", Stats.of(v.cpus).median))
 
 
 def log(msg: str) -> None:
@@ -329,9 +330,10 @@ def bench(args: argparse.Namespace, report: Report) -> None:
             log(f"[rss] {small:,} vs {large:,} messages")
             run_paired(g4, runs=args.rss_runs, warmup=1, log=log)
             for v in g4:
-                report.rows.append(("rss", v.name, Stats.of([r / 1024 for r in v.rss]), "MiB"))
+                report.rows.append(
+                    ("rss", v.name, Stats.of([r / 1024 for r in v.rss]), "MiB", None))
                 report.rows.append(("rss", v.name.replace("(peak RSS)", "(wall)"),
-                                    Stats.of(v.walls), "s"))
+                                    Stats.of(v.walls), "s", Stats.of(v.cpus).median))
             report.targets.append(Target(
                 "3b", f"peak RSS of {large:,} messages ≤ 1.10× {small:,}",
                 ratio([float(r) for r in g4[1].rss], [float(r) for r in g4[0].rss]), 1.10))
@@ -345,15 +347,14 @@ def bench(args: argparse.Namespace, report: Report) -> None:
                 g5.append(Variant("gcloud auth print-identity-token",
                                   [str(gcloud), "auth", "print-identity-token",
                                    f"--audiences={AUDIENCE}"], gc_env, out / "k2.txt", expect_jwt))
-            before = iss.count("/token")
             paired("token", g5)
-            report.notes.append(
-                f"issuer requests to /token during the token group's rounds: "
-                f"{iss.count('/token') - before} (crgrpc mints once, in warm-up, when the cache "
-                "is cold; gcloud makes two per call: an access token, then the ID token)"
-                if gcloud is not None else
-                f"issuer requests to /token during the token group: {iss.count('/token') - before}"
-            )
+            # requests each tool makes per call, counted at the issuer, one call each
+            counts = []
+            for v in g5:
+                before = iss.count("/token")
+                run_once(v.cmd, v.env, stdout=v.stdout)
+                counts.append(f"{v.name}: {iss.count('/token') - before}")
+            report.notes.append("requests to the token endpoint per call: " + "; ".join(counts))
             report.targets.append(Target(
                 "5", "token print (cached) ≤ 0.35× gcloud print-identity-token",
                 ratio(g5[0].walls, g5[1].walls) if len(g5) > 1 else None, 0.35,
@@ -384,12 +385,14 @@ def render(report: Report, args: argparse.Namespace) -> str:
     lines += ["", f"Wall time of the whole process; median of {args.runs} paired runs after "
               f"{args.warmup} warm-up round(s), order rotated each round (peak RSS: "
               f"{args.rss_runs} run(s)).", "",
-              "| group | command | median | min–max | runs |", "|---|---|---:|---:|---:|"]
-    for group, name, st, unit in report.rows:
+              "| group | command | median | min–max | CPU (median) | runs |",
+              "|---|---|---:|---:|---:|---:|"]
+    for group, name, st, unit, cpu in report.rows:
         fmt = "{:.3f}" if unit == "s" else "{:.1f}"
+        cpu_text = "" if cpu is None else f"{cpu:.3f} s"
         lines.append(
             f"| {group} | {name} | {fmt.format(st.median)} {unit} | "
-            f"{fmt.format(st.low)}–{fmt.format(st.high)} | {st.n} |"
+            f"{fmt.format(st.low)}–{fmt.format(st.high)} | {cpu_text} | {st.n} |"
         )
     lines += ["", "| target | measured | limit | result |", "|---|---:|---:|---|"]
     for t in report.targets:
@@ -409,7 +412,7 @@ def to_json(report: Report) -> dict[str, Any]:
     return {
         "machine": report.machine,
         "rows": [{"group": g, "name": n, "median": s.median, "min": s.low, "max": s.high,
-                  "runs": s.n, "unit": u} for g, n, s, u in report.rows],
+                  "runs": s.n, "unit": u, "cpu_median": c} for g, n, s, u, c in report.rows],
         "targets": [{"key": t.key, "text": t.text, "value": t.value, "limit": t.limit,
                      "result": t.verdict} for t in report.targets],
         "ratios": dict(report.ratios),

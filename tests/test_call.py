@@ -419,3 +419,20 @@ def test_json_output_is_valid_json_lines(server: str) -> None:
     assert [json.loads(line)["message"].split()[0] for line in r.stdout.splitlines()] == [
         f"Msg{i}" for i in range(1, 51)
     ]
+
+
+def test_full_output_written_when_connection_fails() -> None:
+    r = run("call", "--plaintext", "127.0.0.1:1", "echo.EchoServer/SayHello", "-o", "full")
+    assert r.code == 4
+    doc = r.json
+    assert doc["method"] == "echo.EchoServer/SayHello"
+    assert doc["status"] is None and doc["messages"] == []
+    assert doc["error"]["exit_code"] == 4
+    assert doc["error"]["message"] == "cannot connect to 127.0.0.1:1: connection refused"
+    assert r.stderr.splitlines()[0] == "error: cannot connect to 127.0.0.1:1: connection refused"
+
+
+def test_full_output_written_for_unknown_method(server: str) -> None:
+    r = run("call", "--plaintext", server, "Nope", "-o", "full")
+    assert r.code == 5
+    assert r.json["error"]["exit_code"] == 5

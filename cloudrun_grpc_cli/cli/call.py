@@ -6,7 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import ExitCode, RequestDataError, UsageError
+from ..errors import CrgrpcError, ExitCode, RequestDataError, UsageError
 from .completion import complete_method
 from .options import CommonOptions, common_options
 
@@ -51,9 +51,13 @@ def call_cmd(
 
     streaming_stdin = data == "@-"
     request_data = load_data(data, env.stdin, streaming=streaming_stdin)
-    code = _run_call(tgt, settings, env, method_text, request_data, allow_unknown_fields)
-    if code:
-        raise typer.Exit(code)
+    started: list[bool] = []  # set once a renderer owns the output
+    try:
+        _run_call(tgt, settings, env, method_text, request_data, allow_unknown_fields, started)
+    except CrgrpcError as e:
+        if settings.output.mode == "full" and not started:
+            _write_failure_document(env, method_text, e)
+        raise
 
 
 def _method_text(from_target: str | None, given: str | None) -> str:
@@ -67,9 +71,34 @@ def _method_text(from_target: str | None, given: str | None) -> str:
     return text
 
 
+def _write_failure_document(env: Any, method_text: str, err: CrgrpcError) -> None:
+    """-o full writes its one document on every failure, even before any call was made."""
+    from ..core.codec import dumps
+
+    doc: dict[str, object] = {
+        "method": method_text,
+        "request_metadata": {},
+        "token": None,
+        "headers": {},
+        "messages": [],
+        "trailers": {},
+        "status": None,
+        "elapsed_ms": 0,
+        "error": {"exit_code": int(err.exit_code), "message": err.message, "hints": list(err.hints)},
+    }
+    env.stdout.write(dumps(doc) + "\n")
+    env.stdout.flush()
+
+
 def _run_call(
-    tgt: Any, settings: Any, env: Any, method_text: str, request_data: Any, allow_unknown: bool
-) -> int:
+    tgt: Any,
+    settings: Any,
+    env: Any,
+    method_text: str,
+    request_data: Any,
+    allow_unknown: bool,
+    started: list[bool],
+) -> None:
     from google.protobuf.message_factory import GetMessageClass
 
     from ..core.codec import to_message
@@ -113,6 +142,7 @@ def _run_call(
             )
 
         sink = make_sink(settings, env, sess, method, kind, console)
+        started.append(True)
         status: Status | None = None
         try:
             for ev in invoke(sess.conn, method, requests, timeout=settings.channel.timeout):
@@ -136,4 +166,3 @@ def _run_call(
             for hint in explain_status(status, sess, settings):
                 err.with_hints(hint)
             raise err
-    return 0
