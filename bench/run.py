@@ -266,6 +266,9 @@ def bench(args: argparse.Namespace, report: Report) -> None:
                         [*tls_call, "--key-file", str(key)], env, out / "t1.json",
                         expect_lines(1, unary_needle)),
             ]
+            g2.append(Variant("A: grpcio + stubs, TLS (context)",
+                              baseline_cmd("unary", tls.address, "--cacert", str(certs.ca)),
+                              env, out / "ta.json", expect_lines(1, unary_needle)))
             if gcloud is not None and buf is not None:
                 script = (
                     "set -e; tok=$(" + shlex.join([str(gcloud), "auth", "print-identity-token",
@@ -285,8 +288,8 @@ def bench(args: argparse.Namespace, report: Report) -> None:
                 ratio(auth, find(g2, g2[0].name)), 1.10))
             report.targets.append(Target(
                 "2b", "authenticated (cached token) ≤ 0.35× C",
-                ratio(auth, find(g2, g2[2].name)) if len(g2) > 2 else None, 0.35,
-                "" if len(g2) > 2 else "C unavailable"))
+                ratio(auth, find(g2, g2[3].name)) if len(g2) > 3 else None, 0.35,
+                "" if len(g2) > 3 else "C unavailable"))
 
         # 3. a server stream written as JSON Lines to a file
         if "stream" in groups:
@@ -470,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             path, note = peers.find_buf(args.buf, install=not args.no_install, log=log)
             buf = str(path) if path else None
-        extra = (["--buf", buf] if buf else ["--skip-buf", "--buf-note", note])
+        extra = ["--buf", buf] if buf else ["--skip-buf", f"--buf-note={note}"]
         raw = [a for a in raw if a not in ("--skip-buf",)] + extra
         if not args.no_netns and not args.skip_gcloud and peers.find_gcloud() is not None:
             wrapped = peers.netns_argv([sys.executable, str(Path(__file__).resolve()), *raw])

@@ -137,10 +137,6 @@ def test_status_of_the_reflection_call(status: int, command: str, issuer: Issuer
     assert err_lines(r)[0] == "error: " + ERROR[status].format(what="reflection: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs cli/runner.session to pass RpcStatusError through diagnose.diagnose_error",
-)
 def test_reflection_401_is_explained_like_the_call(issuer: Issuer) -> None:
     token = issuer.id_token(AUD, email=KEY_SA)
     with front_end(401) as fe:
@@ -325,8 +321,7 @@ def test_403_no_token_found_says_so_and_why(certs: CertFiles) -> None:
     assert err_lines(r) == [
         f"note: no Google credentials found (tried: {TRIED}); calling without a token",
         "error: PERMISSION_DENIED: Received http2 header with status: 403",
-        "hint: Cloud Run's front end (HTTP 403) got no token: none was sent (no Google "
-        f"credentials found (tried: {TRIED}))",
+        f"hint: no token was sent (no Google credentials found (tried: {TRIED}))",
         "hint: pass --key-file, --impersonate-service-account or --token, or run "
         "`gcloud auth application-default login`",
     ]
@@ -339,16 +334,34 @@ def test_403_no_auth(certs: CertFiles, issuer: Issuer, tmp_path: Path) -> None:
         assert "authorization" not in fe.requests[0]
     assert issuer.count("/token") == 0
     assert r.code == 71
-    assert err_lines(r)[1:] == [
-        "hint: Cloud Run's front end (HTTP 403) got no token: none was sent (--no-auth)",
-        "hint: drop --no-auth to send an ID token",
-    ]
+    assert err_lines(r)[1:] == ["hint: no token was sent (--no-auth)"]
 
 
 def test_401_plaintext_not_asked(plain_401: FrontEnd) -> None:
     r = call(plain_401, "--plaintext")
     assert r.code == 80
     assert err_lines(r)[1:] == [
-        "hint: Cloud Run's front end (HTTP 401) got no token: none was sent (a plaintext "
-        "target gets a token only when asked (--auth or a token source))",
+        "hint: no token was sent (a plaintext target gets a token only when asked (--auth or "
+        "a token source))",
+    ]
+
+
+def test_403_gcloud_user_token_withheld_names_auth(
+    issuer: Issuer, certs: CertFiles, isolated_env: Path
+) -> None:
+    (isolated_env / "gcloud").mkdir(exist_ok=True)
+    issuer.write_authorized_user(isolated_env / "gcloud" / "application_default_credentials.json")
+    why = (
+        "not sending the gcloud user's ID token to localhost: its audience is the OAuth client, "
+        "not this service, so whoever receives it can replay it against every service that "
+        "user may invoke; --auth sends it anyway"
+    )
+    with front_end(403, tls=certs) as fe:
+        r = call(fe, "--cacert", str(certs.ca))
+        assert "authorization" not in fe.requests[0]
+    assert r.code == 71
+    assert err_lines(r) == [
+        f"note: {why}",
+        "error: PERMISSION_DENIED: Received http2 header with status: 403",
+        f"hint: no token was sent ({why})",
     ]

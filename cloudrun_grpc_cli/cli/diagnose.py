@@ -119,10 +119,8 @@ def _no_token(who: str, withheld: str | None, header: str) -> Iterator[str]:
         yield f"{who} refused the {header} header you passed with -H (crgrpc sent no token of its own)"
         yield "drop -H to let crgrpc mint an ID token for the target's audience"
         return
-    yield f"{who} got no token: none was sent ({reason})"
-    if reason == "--no-auth":
-        yield "drop --no-auth to send an ID token"
-    elif "--auth" not in reason:
+    yield f"no token was sent ({reason})"
+    if reason != "--no-auth" and "--auth" not in reason:  # those say what to do
         yield _NO_CREDENTIALS_HINT
 
 

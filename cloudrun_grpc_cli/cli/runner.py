@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from ..errors import RpcStatusError
 from ..render.env import Environment
 from ..settings import Settings
 from .build import build_settings, build_target
@@ -62,5 +63,10 @@ def session(
             from ..core.schema import write_protoset
 
             write_protoset(sess.schema(), settings.schema.protoset_out)
+    except RpcStatusError as e:  # on reflection too: explain 401/403 from what was sent
+        from .diagnose import diagnose_error
+
+        diagnose_error(e, sess, settings)
+        raise
     finally:
         sess.close()

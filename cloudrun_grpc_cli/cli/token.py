@@ -104,7 +104,13 @@ def _mint(target: str | None, opts: CommonOptions) -> Any:
             "pass --key-file or --impersonate-service-account, or run "
             "'gcloud auth application-default login'",
         )
-    return provider.get()
+    try:
+        return provider.get()
+    except CredentialsError as exc:
+        # google-auth's reason is in the message; say which source was used.
+        if tried:
+            exc.with_hints(f"tried: {', '.join(tried)}")
+        raise
 
 
 def _mode(opts: CommonOptions) -> str:

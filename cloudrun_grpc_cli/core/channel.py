@@ -66,6 +66,22 @@ def _read(path: Path, what: str) -> bytes:
         raise UsageError(f"cannot read {what} {str(path)!r}: {e.strerror or e}") from None
 
 
+def _read_pem(path: Path, what: str, label: bytes) -> bytes:
+    """A PEM file's bytes; a usage error when it holds no PEM block of that kind.
+
+    grpc would accept anything here and fail later with "Failed to create
+    security handshaker", which reads like a connection problem.
+    """
+    data = _read(path, what)
+    if b"-----BEGIN " not in data or label not in data:
+        kind = "private key" if label == b"PRIVATE KEY" else "certificate"
+        raise UsageError(
+            f"{what} {str(path)!r} holds no PEM {kind}",
+            f"{what} takes a PEM file (-----BEGIN ...{label.decode()}-----)",
+        )
+    return data
+
+
 def fetch_server_certificate(target: Target, timeout: float) -> bytes:
     """The server's own certificate (PEM), for --insecure: trusted exactly for this call."""
     import socket
@@ -168,9 +184,9 @@ class Connection:
         opts = channel_options(target, s)
         if not target.tls:
             return grpc.insecure_channel(target.address, options=opts)
-        root = _read(s.cacert, "--cacert") if s.cacert else None
-        key = _read(s.key, "--key") if s.key else None
-        chain = _read(s.cert, "--cert") if s.cert else None
+        root = _read_pem(s.cacert, "--cacert", b"CERTIFICATE") if s.cacert else None
+        key = _read_pem(s.key, "--key", b"PRIVATE KEY") if s.key else None
+        chain = _read_pem(s.cert, "--cert", b"CERTIFICATE") if s.cert else None
         if (key is None) != (chain is None):
             raise UsageError("--cert and --key go together", "give both for mutual TLS")
         if s.insecure:

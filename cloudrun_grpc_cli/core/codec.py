@@ -24,65 +24,108 @@ _DECODER = json.JSONDecoder()
 
 
 class JsonStreamReader:
-    """Incrementally splits text into top-level JSON objects."""
+    """Incrementally splits text into top-level JSON objects.
+
+    Linear in the input: consumed text is dropped by offset (compacted now and
+    then), and the search for an object's closing brace resumes where the last
+    chunk ended instead of rescanning the whole object on every chunk.
+    """
 
     def __init__(self) -> None:
         self._buf = ""
-        self._lines = 0  # newlines consumed before _buf
+        self._start = 0  # offset in _buf of the first unconsumed character
+        self._lines = 0  # newlines consumed before _start
         self._col = 0  # characters consumed since the last newline
         self.count = 0
+        # Scan state of the object being read (offsets into _buf).
+        self._obj = -1  # where its "{" is, or -1
+        self._scan = 0  # how far it was scanned
+        self._depth = 0
+        self._in_str = False
 
     def _position(self, offset: int) -> str:
-        head = self._buf[:offset]
-        nl = head.count("\n")
-        col = offset - (head.rfind("\n") + 1) if nl else self._col + offset
+        """Line and column of _buf[offset] in the whole input."""
+        nl = self._buf.count("\n", self._start, offset)
+        if nl:
+            col = offset - (self._buf.rfind("\n", self._start, offset) + 1)
+        else:
+            col = self._col + offset - self._start
         return f"line {self._lines + nl + 1} column {col + 1}"
 
     def feed(self, chunk: str) -> Iterator[dict[str, Any]]:
-        self._buf += chunk
+        bad = _SURROGATE.search(chunk)
+        if bad is not None:
+            raise RequestDataError(
+                f"request data: the input is not UTF-8 text "
+                f"(byte 0x{ord(bad.group()) - 0xDC00:02x} in message {self.count + 1})",
+                "DATA is JSON text",
+            )
+        if self._start > 65536 and self._start * 2 > len(self._buf):
+            self._compact()
+        # A local with one reference lets CPython grow the string in place.
+        buf, self._buf = self._buf, ""
+        buf += chunk
+        self._buf = buf
+        del buf
         while True:
             obj = self._next()
             if obj is None:
                 return
             yield obj
 
+    def _compact(self) -> None:
+        cut = self._start
+        self._buf = self._buf[cut:]
+        self._start = 0
+        if self._obj >= 0:
+            self._obj -= cut
+            self._scan -= cut
+
     def close(self) -> None:
-        rest = self._buf.strip(_WS)
-        if rest:
-            offset = len(self._buf) - len(self._buf.lstrip(_WS))
+        rest = self._buf[self._start :]
+        if rest.strip(_WS):
+            offset = self._start + len(rest) - len(rest.lstrip(_WS))
             raise RequestDataError(
                 f"request data: message {self.count + 1} is incomplete at {self._position(offset)}",
                 "each message is one complete JSON object",
             )
 
     def _consume(self, upto: int) -> None:
-        eaten = self._buf[:upto]
-        nl = eaten.count("\n")
+        nl = self._buf.count("\n", self._start, upto)
         if nl:
             self._lines += nl
-            self._col = upto - (eaten.rfind("\n") + 1)
+            self._col = upto - (self._buf.rfind("\n", self._start, upto) + 1)
         else:
-            self._col += upto
-        self._buf = self._buf[upto:]
+            self._col += upto - self._start
+        self._start = upto
+        self._obj = -1
 
     def _next(self) -> dict[str, Any] | None:
         buf = self._buf
-        n = len(buf)
-        i = 0
-        while i < n and buf[i] in _WS:
-            i += 1
-        if i == n:
-            return None
-        if buf[i] != "{":
-            raise RequestDataError(
-                f"request data: expected a JSON object at {self._position(i)}, "
-                f"found {buf[i : i + 12]!r}",
-                "DATA is JSON objects, concatenated or one per line: -d '{\"name\": \"x\"}'",
-            )
+        if self._obj < 0:
+            m = _NON_WS.search(buf, self._start)
+            if m is None:
+                return None
+            i = m.start()
+            if buf[i] != "{":
+                raise RequestDataError(
+                    f"request data: expected a JSON object at {self._position(i)}, "
+                    f"found {buf[i : i + 12]!r}",
+                    "DATA is JSON objects, concatenated or one per line: -d '{\"name\": \"x\"}'",
+                )
+            self._obj, self._scan, self._depth, self._in_str = i, i, 0, False
+            fresh = True
+        else:
+            fresh = False
+        i = self._obj
+        # A fresh object is usually complete: decode at C speed first. Once an
+        # object is known to be incomplete, decode only when its brackets balance.
+        if not fresh and not self._closes():
+            return None  # wait for more input
         try:
             obj, end = _DECODER.raw_decode(buf, i)
         except json.JSONDecodeError as e:
-            if not _is_complete(buf, i):
+            if fresh and not self._closes():
                 return None  # wait for more input
             raise RequestDataError(
                 f"request data: invalid JSON in message {self.count + 1} at "
@@ -96,28 +139,51 @@ class JsonStreamReader:
         self.count += 1
         return obj  # type: ignore[no-any-return]
 
-
-def _is_complete(buf: str, start: int) -> bool:
-    """Whether the value opened at buf[start] closes within buf (strings aware)."""
-    depth = 0
-    in_str = esc = False
-    for c in buf[start:]:
-        if in_str:
-            if esc:
-                esc = False
-            elif c == "\\":
-                esc = True
-            elif c == '"':
+    def _closes(self) -> bool:
+        """Resume scanning the current object; True once its brackets balance."""
+        buf, pos, depth, in_str = self._buf, self._scan, self._depth, self._in_str
+        n = len(buf)
+        done = False
+        while pos < n:
+            if in_str:
+                m = _IN_STRING.search(buf, pos)
+                if m is None:
+                    pos = n
+                    break
+                pos = m.start()
+                if buf[pos] == "\\":
+                    if pos + 1 >= n:
+                        break  # the escaped character has not arrived yet
+                    pos += 2
+                    continue
                 in_str = False
-        elif c == '"':
-            in_str = True
-        elif c in "{[":
-            depth += 1
-        elif c in "}]":
-            depth -= 1
-            if depth <= 0:
-                return True
-    return False
+                pos += 1
+                continue
+            m = _STRUCTURAL.search(buf, pos)
+            if m is None:
+                pos = n
+                break
+            pos = m.start()
+            c = buf[pos]
+            pos += 1
+            if c == '"':
+                in_str = True
+            elif c in "{[":
+                depth += 1
+            else:
+                depth -= 1
+                if depth <= 0:
+                    done = True
+                    break
+        self._scan, self._depth, self._in_str = pos, depth, in_str
+        return done
+
+
+_NON_WS = re.compile(r"[^ \t\r\n]")
+_STRUCTURAL = re.compile(r'["{}\[\]]')
+_IN_STRING = re.compile(r'["\\]')
+# Bytes that were not UTF-8, as Python's surrogateescape error handler keeps them.
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def parse_messages(text: str) -> list[dict[str, Any]]:
@@ -274,6 +340,9 @@ def _check_single(f: Any, value: Any, path: str) -> None:
         return
     if f.type == f.TYPE_BYTES:
         _check_base64(value, path)
+    elif f.type == f.TYPE_STRING:
+        if not isinstance(value, str):
+            raise _FieldError(path, f"expected a string, got {_json_type(value)}")
     elif f.type == f.TYPE_MESSAGE:
         full = f.message_type.full_name
         if full == "google.protobuf.BytesValue":

@@ -54,6 +54,9 @@ class _Requests:
         self.error: CrgrpcError | None = None
         self.call: Any = None
         self._ready = threading.Event()
+        # Unary and server-streaming calls read their one request in this
+        # thread, before the call exists; streams read in gRPC's thread.
+        self._owner = threading.get_ident()
 
     def bind(self, call: Any) -> None:
         self.call = call
@@ -78,7 +81,8 @@ class _Requests:
 
     def _fail(self, err: CrgrpcError) -> None:
         self.error = err
-        self._ready.wait(5)
+        if threading.get_ident() != self._owner:
+            self._ready.wait(5)  # the call is being created in the caller's thread
         if self.call is not None:
             self.call.cancel()
 

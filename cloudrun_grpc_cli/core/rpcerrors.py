@@ -18,6 +18,8 @@ _CONNECT_MARKERS: tuple[tuple[str, str], ...] = (
     ("dns resolution failed", "DNS resolution failed"),
     ("name resolution", "DNS resolution failed"),
     ("could not resolve", "DNS resolution failed"),
+    ("certificate has expired", "TLS certificate has expired"),
+    ("certificate is not yet valid", "TLS certificate is not yet valid"),
     ("certificate_verify_failed", "TLS certificate verification failed"),
     ("certificate verify failed", "TLS certificate verification failed"),
     ("peer name", "TLS certificate is for another name"),
@@ -57,7 +59,12 @@ def connect_reason(details: str) -> str | None:
 def connect_error(address: str, details: str, reason: str | None = None) -> ConnectError:
     reason = reason or connect_reason(details) or "could not connect"
     err = ConnectError(f"cannot connect to {address}: {reason}")
-    if reason.startswith("TLS"):
+    if reason in ("TLS certificate has expired", "TLS certificate is not yet valid"):
+        err.with_hints(
+            "the server's certificate is outside its validity period: renew it, "
+            "or check this machine's clock"
+        )
+    elif reason.startswith("TLS"):
         err.with_hints(*_TLS_HINTS)
         if "wrong version number" in details.lower() or "packet length too long" in details.lower():
             err.with_hints("the server may speak plaintext: try --plaintext or http://")

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-_HOST_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST_RE = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}\.?$")  # DNS labels; no empty ones
 _METHOD_PATH_RE = re.compile(r"^[A-Za-z_][\w.]*/[A-Za-z_]\w*$")
 _HINT = "TARGET is host, host:port, https://host[:port], http://host[:port], [::1]:port or unix:///path"
 
@@ -83,7 +84,7 @@ def strip_port(authority: str) -> str:
 
 
 def _parse_port(text: str, raw: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise UsageError(f"invalid port {text!r} in target {raw!r}", _HINT)
     port = int(text)
     if not 1 <= port <= 65535:
@@ -112,7 +113,7 @@ def _split_host_port(hostport: str, raw: str) -> tuple[str, int | None]:
             f"invalid target {raw!r}: an IPv6 address needs brackets", "write [::1]:8080"
         )
     host, sep, port_text = hostport.partition(":")
-    if not host or not _HOST_RE.match(host):
+    if not host or len(host) > 253 or not _HOST_RE.match(host):
         raise UsageError(f"invalid host {host!r} in target {raw!r}", _HINT)
     return host, (_parse_port(port_text, raw) if sep else None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 from ..core.auth.jwt import humanize_delta as humanize
@@ -33,3 +34,22 @@ def claims_table(claims: dict[str, Any], *, title: str | None = None) -> Table:
         text = describe_time(key, value) if key in TIME_CLAIMS else str(value)
         table.add_row(key, text)
     return table
+
+
+
+
+def print_token_panel(
+    console: Console, claims: dict[str, Any], *, source: str | None, value: str | None
+) -> None:
+    """The -v token panel: where the token came from, its claims (times humanised), and the
+    token itself: redacted, or with --show-token (`value`) in full on one unbroken line
+    (soft-wrapped, so that it can be copied)."""
+    from rich.text import Text
+
+    console.print(claims_table(claims, title=f"token from {source or 'an unknown source'}"))
+    if value is None:
+        console.print(
+            Text.assemble((" token ", "cyan"), "<redacted>", ("  (--show-token shows it)", "dim"))
+        )
+    else:
+        console.print(Text.assemble((" token ", "cyan"), value), soft_wrap=True)

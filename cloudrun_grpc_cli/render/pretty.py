@@ -14,7 +14,7 @@ from rich.text import Text
 from ..core.codec import to_json
 from ..core.events import Event, Headers, Message, Metadata, Status, Trailers, metadata_to_json
 from .callinfo import CallInfo, redact_metadata
-from .claims import claims_table
+from .claims import print_token_panel
 
 
 def make_console(out: IO[str], *, color: bool, width: int | None = None) -> Console:
@@ -54,7 +54,9 @@ class PrettySink:
         )
         if self.verbose:
             if info.token_claims is not None:
-                c.print(claims_table(info.token_claims, title=f"token from {info.token_source}"))
+                print_token_panel(
+                    c, info.token_claims, source=info.token_source, value=info.token_value
+                )
             self._section("request metadata", info.request_metadata, redact=True)
 
     def _section(self, title: str, md: Metadata, *, redact: bool = False) -> None:

@@ -53,11 +53,13 @@ def print_decoded(env: Environment, doc: dict[str, Any]) -> None:
         left = exp - time.time()
         console.print()
         if left > 0:
-            console.print(Text(f"valid: expires in {humanize_delta(left)}", style="green"))
+            console.print(Text(f"expires in {humanize_delta(left)}", style="green"))
         else:
             console.print(Text(f"EXPIRED {humanize_delta(left)} ago", style="bold red"))
     ver = doc.get("verification")
-    if ver:
+    if not ver:
+        console.print(Text("signature not checked: --verify checks it", style="dim"))
+    else:
         console.print()
         for check in ver["checks"]:
             mark = Text("✓ ", style="green") if check["ok"] else Text("✗ ", style="red")

@@ -87,7 +87,7 @@ class FrontEnd:
                 return
             try:
                 conn, _ = sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -108,7 +108,7 @@ class FrontEnd:
             while not self._stopping.is_set():
                 try:
                     data = conn.recv(65535)
-                except (TimeoutError, socket.timeout):
+                except TimeoutError:
                     continue
                 if not data:
                     return

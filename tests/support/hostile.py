@@ -234,7 +234,7 @@ class DroppingServer:
             while not self._drop.is_set():
                 try:
                     data = conn.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 if not data:
                     return

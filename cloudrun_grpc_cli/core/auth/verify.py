@@ -88,7 +88,7 @@ def load_certs(certs: str | None = None) -> dict[str, str]:
             resp = requests.get(where, timeout=_FETCH_TIMEOUT)
         except requests.RequestException as exc:
             raise CredentialsError(
-                f"could not fetch certs from {where}: {google_reason(exc)}",
+                f"could not fetch certs from {where}: {_fetch_reason(exc)}",
                 "give --certs FILE (a PEM map or a JWKS) or set CRGRPC_CERTS_URL",
             ) from None
         if resp.status_code != 200:
@@ -108,6 +108,20 @@ def load_certs(certs: str | None = None) -> dict[str, str]:
     except ValueError:
         raise CredentialsError(f"the certs at {where} are not JSON") from None
     return parse_certs(data, where)
+
+
+def _fetch_reason(exc: Exception) -> str:
+    """A short reason for a failed certs fetch (requests' own text runs to 300 characters)."""
+    import requests
+
+    text = str(exc).lower()
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if "refused" in text:
+        return "connection refused"
+    if "name or service not known" in text or "nodename nor servname" in text:
+        return "DNS resolution failed"
+    return google_reason(exc)
 
 
 def check_signature(jwt: DecodedJwt, certs: Mapping[str, str]) -> tuple[bool, str]:
