@@ -52,17 +52,31 @@ def _root(
     """crgrpc: gRPC for Cloud Run, with Google ID tokens."""
 
 
-def _register() -> None:
-    from . import call, config_cmd, discover, serve, token
+# Command → the module that registers it. Only the module of the command being
+# run is imported and built (Click builds every registered command on start).
+_MODULES = {
+    "list": "discover",
+    "describe": "discover",
+    "call": "call",
+    "token": "token",
+    "serve": "serve",
+    "demo": "serve",
+    "config": "config_cmd",
+}
+_ORDER = ("discover", "call", "token", "serve", "config_cmd")
+_registered: set[str] = set()
 
-    discover.register(app)
-    call.register(app)
-    token.register(app)
-    serve.register(app)
-    config_cmd.register(app)
 
+def _register(args: Sequence[str] | None = None) -> None:
+    """Register the command named in args, or all of them (help, completion)."""
+    import importlib
 
-_register()
+    name = next((a for a in args or () if not a.startswith("-")), None)
+    wanted = [_MODULES[name]] if name in _MODULES and not os.environ.get("_CRGRPC_COMPLETE") else list(_ORDER)
+    for module in _ORDER:
+        if module in wanted and module not in _registered:
+            importlib.import_module(f"{__package__}.{module}").register(app)
+            _registered.add(module)
 
 
 def _silence_grpc(argv: Sequence[str]) -> None:
@@ -90,6 +104,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     env = env or Environment()
     env_token = push_env(env)
     debug = "--debug" in args
+    _register(args)
     command = typer.main.get_command(app)
     if os.environ.get("_CRGRPC_COMPLETE"):
         # Shell completion: Click's own machinery answers and exits.

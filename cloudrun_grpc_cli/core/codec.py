@@ -363,6 +363,9 @@ def to_json(msg: Message, *, emit_defaults: bool = False, proto_names: bool = Fa
     )
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(obj: Any) -> str:
-    """Compact JSON, one line."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, one line (one encoder, built once: this runs per message)."""
+    return _COMPACT.encode(obj)

@@ -5,12 +5,21 @@ Never imports rich. Each message is written and flushed as it arrives.
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from typing import IO, Any
 
 from ..core.codec import dumps, to_json
 from ..core.events import Event, Headers, Message, Status, Trailers, metadata_to_json
 from .callinfo import CallInfo, redact_metadata
+
+
+def _is_regular_file(out: IO[str]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(out.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 class JsonSink:
@@ -20,6 +29,9 @@ class JsonSink:
         self.out = out
         self.emit_defaults = emit_defaults
         self.proto_names = proto_names
+        # Each message is flushed as it arrives to a pipe or terminal (a reader may be
+        # waiting for it); a regular file is written in blocks and flushed at the end.
+        self.flush_each = not _is_regular_file(out)
 
     def start(self, info: CallInfo) -> None:
         pass
@@ -31,7 +43,8 @@ class JsonSink:
         if isinstance(ev, Message):
             obj = to_json(ev.message, emit_defaults=self.emit_defaults, proto_names=self.proto_names)
             self.out.write(dumps(obj) + "\n")
-            self.out.flush()
+            if self.flush_each:
+                self.out.flush()
 
     def finish(self) -> None:
         self.out.flush()
@@ -60,7 +73,8 @@ class EventsSink(JsonSink):
         else:
             obj = {"event": "status", **status_json(ev)}
         self.out.write(dumps(obj) + "\n")
-        self.out.flush()
+        if self.flush_each:
+            self.out.flush()
 
 
 class FullSink(JsonSink):
