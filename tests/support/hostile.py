@@ -292,13 +292,20 @@ class Blackhole:
 class Reject(grpc.ServerInterceptor):  # type: ignore[misc]
     """Answers every call but reflection with `code` (an app refusing the token)."""
 
-    def __init__(self, code: grpc.StatusCode = grpc.StatusCode.UNAUTHENTICATED, message: str = "invalid token") -> None:
+    def __init__(
+        self,
+        code: grpc.StatusCode = grpc.StatusCode.UNAUTHENTICATED,
+        message: str = "invalid token",
+        *,
+        reflection: bool = False,
+    ) -> None:
         self.code = code
         self.message = message
+        self.reflection = reflection  # refuse reflection calls too
         self.seen: list[dict[str, Any]] = []
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
-        if "ServerReflection" in details.method:
+        if "ServerReflection" in details.method and not self.reflection:
             return continuation(details)
         self.seen.append(dict(details.invocation_metadata))
         code, message = self.code, self.message
@@ -306,6 +313,8 @@ class Reject(grpc.ServerInterceptor):  # type: ignore[misc]
         def deny(request: Any, context: grpc.ServicerContext) -> Any:
             context.abort(code, message)
 
+        if "ServerReflection" in details.method:
+            return grpc.stream_stream_rpc_method_handler(deny)
         return grpc.unary_unary_rpc_method_handler(deny)
 
 

@@ -12,11 +12,8 @@ fetch is stored. Shell completion reads it without dialing.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +25,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.descriptor_pool import DescriptorPool
 
 from ...errors import SchemaError
+from ..cachefiles import cache_root, read_private, write_private
 from .assemble import Assembler
 from .reflection import Metadata, ReflectionSource
 from .source import PoolSource, SchemaNotFound, Symbol
@@ -37,9 +35,7 @@ DEFAULT_TTL = 300.0
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or ""
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
-    return root / "crgrpc" / "schema"
+    return cache_root() / "schema"
 
 
 def cache_path(cache_key: str) -> Path:
@@ -57,12 +53,11 @@ class CacheEntry:
 
 def read_entry(cache_key: str, ttl: float = DEFAULT_TTL) -> CacheEntry | None:
     """The fresh entry for cache_key, or None (missing, stale, corrupt or foreign)."""
-    path = cache_path(cache_key)
+    data = read_private(cache_path(cache_key))  # None when missing or foreign
+    if data is None:
+        return None
     try:
-        with path.open("rb") as fh:
-            if hasattr(os, "getuid") and os.fstat(fh.fileno()).st_uid != os.getuid():
-                return None  # foreign: not ours to trust
-            raw = json.loads(fh.read().decode())
+        raw = json.loads(data.decode())
         if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("key") != cache_key:
             return None
         created = float(raw["created"])
@@ -98,20 +93,7 @@ def write_entry(
         "services": sorted(services) if services is not None else None,
         "protoset": base64.b64encode(fds.SerializeToString()).decode(),
     }
-    path = cache_path(cache_key)
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(path.parent, 0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(json.dumps(doc).encode())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+    write_private(cache_path(cache_key), json.dumps(doc).encode())
 
 
 def read_cached_services(cache_key: str, ttl: float = DEFAULT_TTL) -> list[str] | None:
