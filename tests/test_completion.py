@@ -121,3 +121,29 @@ def test_bash_script_completes_methods(server: str) -> None:
         pytest.skip("crgrpc is not installed as a script in this environment")
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False)
     assert proc.stdout.split() == ["echo.EchoServer/SayHelloBidi"]
+
+
+def test_completion_sends_a_cached_token_and_never_mints(tmp_path: Path) -> None:
+    from cloudrun_grpc_cli.demo.issuer import Issuer
+    from cloudrun_grpc_cli.demo.tokencheck import TokenCheck
+
+    from .support.tls import make_certs
+
+    issuer = Issuer().start()
+    try:
+        key = issuer.write_service_account_key(tmp_path / "sa.json")
+        certs = make_certs(tmp_path / "tls")
+        check = TokenCheck("https://localhost", certs=issuer.certs_url)
+        with echo_server(tls=certs, interceptors=(check,)) as s:
+            target = f"https://localhost:{s.port}"
+            # Without a cached token the server refuses reflection: nothing offered, nothing minted.
+            offered, _ = complete(f"crgrpc call {target} --cacert {certs.ca} echo.", 5)
+            assert offered == [] and issuer.count("/token") == 0
+            # A call with the key mints and caches a token (not the schema).
+            r = run("list", target, "--cacert", str(certs.ca), "--key-file", str(key), "--no-schema-cache")
+            assert r.code == 0 and issuer.count("/token") == 1
+            offered, _ = complete(f"crgrpc call {target} --cacert {certs.ca} echo.", 5)
+            assert offered == METHODS
+            assert issuer.count("/token") == 1  # completion reused it, never minted
+    finally:
+        issuer.stop()

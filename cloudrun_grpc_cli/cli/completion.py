@@ -8,6 +8,7 @@ completion must never print an error into someone's prompt.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 CONNECT_TIMEOUT = 1.0
@@ -37,7 +38,15 @@ def _names_or_raise(ctx: Any, what: str) -> list[str]:
     from ..core.target import parse_target
 
     target = parse_target(target_text, plaintext=plaintext)
-    settings = Settings(channel=ChannelSettings(plaintext=plaintext, authority=authority))
+    cacert = params.get("cacert") or table.get("cacert")
+    settings = Settings(
+        channel=ChannelSettings(
+            plaintext=plaintext,
+            authority=authority,
+            cacert=Path(cacert).expanduser() if cacert else None,
+            insecure=bool(params.get("insecure") or table.get("insecure")),
+        )
+    )
     key = schema_cache_key(target, settings)
     cached = read_cached_services(key) if what == "service" else read_cached_methods(key)
     if cached:
@@ -80,7 +89,9 @@ def _ask_server(
     audience = params.get("audience") or table.get("audience") or target.default_audience(
         channel_settings.authority
     )
-    token = _cached_token(audience) if audience and target.tls else None
+    from ..core.auth.cache import TokenCache
+
+    token = TokenCache().find(audience) if audience and target.tls else None
     auth_md = [("authorization", f"Bearer {token}")] if token else []
     conn = Connection(target, channel_settings, lambda: auth_md)
     try:
@@ -128,23 +139,3 @@ def complete_symbol(ctx: Any, incomplete: str) -> list[str]:
     services = _names(ctx, "service")
     methods = [m.replace("/", ".") for m in _names(ctx, "method")]
     return _filter(sorted(set(services) | set(methods)), incomplete)
-
-
-def _cached_token(audience: str) -> str | None:
-    """A fresh cached token for this audience, from any identity (never mints)."""
-    from ..core.auth.cache import TokenCache
-
-    cache = TokenCache()
-    for path in sorted(cache.directory.glob("*.json")):
-        try:
-            import json
-
-            data = json.loads(path.read_text("utf-8"))
-            identity, aud, header = data["identity"], data["audience"], data["header"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if aud == audience and header == "authorization":
-            token = cache.load(identity, aud, header)
-            if token:
-                return token
-    return None

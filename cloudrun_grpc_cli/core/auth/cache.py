@@ -57,6 +57,27 @@ class TokenCache:
             return None
         return token
 
+    def find(self, audience: str, header: str = "authorization") -> str | None:
+        """A fresh token for this audience and header from any identity (never mints).
+
+        Shell completion uses it: it may send a token already cached, nothing more.
+        """
+        with contextlib.suppress(OSError):
+            for path in sorted(self.directory.glob("*.json")):
+                raw = read_private(path)
+                try:
+                    data = json.loads(raw) if raw is not None else None
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                identity = data.get("identity")
+                if data.get("audience") == audience and isinstance(identity, str):
+                    token = self.load(identity, audience, header)
+                    if token:
+                        return token
+        return None
+
     def store(self, identity: str, audience: str, header: str, token: str, exp: int) -> bool:
         """Write atomically with mode 0600; False (never an exception) when it cannot."""
         data = {
