@@ -180,7 +180,7 @@ def test_show_rejects_full_output(key: Path) -> None:
     r = run("token", "show", AUD, "--key-file", str(key), "-o", "full")
     assert r.code == 2
     assert r.stderr == (
-        "error: -o full is not available for token commands\nhint: use pretty or json\n"
+        "error: -o full is not available for this command\nhint: use one of: pretty, json\n"
     )
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import CredentialsError, UsageError
+from .console import choose_mode, write_json_lines
 from .options import CommonOptions, token_options
 
 token_app = typer.Typer(
@@ -118,10 +119,7 @@ def _mode(opts: CommonOptions) -> str:
 
     env = current_env()
     env.color = opts.color
-    mode = (opts.output or ("pretty" if env.stdout_isatty else "json")).lower()
-    if mode not in ("pretty", "json"):
-        raise UsageError(f"-o {mode} is not available for token commands", "use pretty or json")
-    return mode
+    return choose_mode(opts.output, env, ("pretty", "json"))
 
 
 @token_app.command("print", help=PRINT_HELP)
@@ -171,9 +169,7 @@ def show_cmd(
     summary = token_summary(token)
     env = current_env()
     if mode == "json":
-        from ..core.codec import dumps
-
-        env.stdout.write(dumps(summary) + "\n")
+        write_json_lines(env, [summary])
         return
     from ..render.tokens import print_token_summary
 
@@ -212,9 +208,7 @@ def decode_cmd(
 
     env = current_env()
     env.color = color
-    mode = (output or ("pretty" if env.stdout_isatty else "json")).lower()
-    if mode not in ("pretty", "json"):
-        raise UsageError(f"-o {mode} is not available for token commands", "use pretty or json")
+    mode = choose_mode(output, env, ("pretty", "json"))
     text = _read_token(token)
     if looks_like_access_token(text):
         raise CredentialsError(
@@ -240,9 +234,7 @@ def decode_cmd(
             "checks": [{"check": n, "ok": ok, "detail": d} for n, ok, d in verification.checks],
         }
     if mode == "json":
-        from ..core.codec import dumps
-
-        env.stdout.write(dumps(doc) + "\n")
+        write_json_lines(env, [doc])
     else:
         from ..render.tokens import print_decoded
 
