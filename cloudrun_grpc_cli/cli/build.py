@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from ..core.channel import parse_header, validate_retry_codes
 from ..core.target import Target, parse_target
 from ..errors import UsageError
 from ..render.env import Environment
@@ -32,13 +31,10 @@ def build_settings(
 ) -> Settings:
     if opts.color not in COLOR_MODES:
         raise UsageError(f"unknown --color {opts.color!r}", "use auto, always or never")
+    from ..core.channel import parse_header, validate_retry_codes  # grpc: not for token commands
+
     headers = tuple(parse_header(h) for h in opts.header)
     retry_on = validate_retry_codes(opts.retry_on)
-    token = opts.token
-    token_from_env = False
-    env_token = os.environ.get("CRGRPC_TOKEN")
-    if token is not None and env_token is not None and token == env_token:
-        token_from_env = True
     channel = ChannelSettings(
         plaintext=opts.plaintext,
         insecure=opts.insecure,
@@ -53,21 +49,7 @@ def build_settings(
         retries=opts.retries,
         retry_on=retry_on,
     )
-    auth = AuthSettings(
-        token=token,
-        token_file=opts.token_file,
-        token_from_env=token_from_env,
-        key_file=opts.key_file,
-        impersonate_service_account=opts.impersonate_service_account,
-        include_email=opts.include_email,
-        audience=opts.audience,
-        auth=opts.auth,
-        serverless_auth=opts.serverless_auth,
-        allow_plaintext_token=opts.allow_plaintext_token,
-        token_cache=not opts.no_token_cache,
-        iam_endpoint=opts.iam_endpoint,
-        show_token=opts.show_token,
-    )
+    auth = auth_settings(opts)
     output = OutputSettings(
         mode=output_mode(opts, env, allowed_modes),
         emit_defaults=opts.emit_defaults,
@@ -84,6 +66,26 @@ def build_settings(
         schema_cache=not opts.no_schema_cache,
     )
     return Settings(channel=channel, auth=auth, output=output, schema=schema)
+
+
+def auth_settings(opts: CommonOptions, audience: str | None = None) -> AuthSettings:
+    """The token sources and rules the user chose (audience: `token` commands pass theirs)."""
+    env_token = os.environ.get("CRGRPC_TOKEN")
+    return AuthSettings(
+        token=opts.token,
+        token_file=opts.token_file,
+        token_from_env=opts.token is not None and opts.token == env_token,
+        key_file=opts.key_file,
+        impersonate_service_account=opts.impersonate_service_account,
+        include_email=opts.include_email,
+        audience=audience or opts.audience,
+        auth=opts.auth,
+        serverless_auth=opts.serverless_auth,
+        allow_plaintext_token=opts.allow_plaintext_token,
+        token_cache=not opts.no_token_cache,
+        iam_endpoint=opts.iam_endpoint,
+        show_token=opts.show_token,
+    )
 
 
 def build_target(text: str, opts: CommonOptions) -> Target:

@@ -72,32 +72,14 @@ def _audience(target: str | None, opts: CommonOptions) -> str:
     return aud
 
 
-def _auth_settings(opts: CommonOptions, audience: str) -> Any:
-    import os
-
-    from ..settings import AuthSettings
-
-    env_token = os.environ.get("CRGRPC_TOKEN")
-    return AuthSettings(
-        token=opts.token,
-        token_file=opts.token_file,
-        token_from_env=opts.token is not None and opts.token == env_token,
-        key_file=opts.key_file,
-        impersonate_service_account=opts.impersonate_service_account,
-        include_email=opts.include_email,
-        audience=audience,
-        token_cache=not opts.no_token_cache,
-        iam_endpoint=opts.iam_endpoint,
-    )
-
-
 def _mint(target: str | None, opts: CommonOptions) -> Any:
     from ..core.auth import build_provider
+    from .build import auth_settings
     from .config import apply_config
 
     opts, target = apply_config(opts, target)
     audience = _audience(target, opts)
-    provider, tried = build_provider(_auth_settings(opts, audience), audience)
+    provider, tried = build_provider(auth_settings(opts, audience), audience)
     if provider is None:
         raise CredentialsError(
             "no Google credentials found",
