@@ -436,3 +436,15 @@ def test_full_output_written_for_unknown_method(server: str) -> None:
     r = run("call", "--plaintext", server, "Nope", "-o", "full")
     assert r.code == 5
     assert r.json["error"]["exit_code"] == 5
+
+
+def test_data_at_sign_alone_needs_a_file_name() -> None:
+    r = run("call", "--plaintext", "127.0.0.1:1", "SayHello", "-d", "@")
+    assert r.code == 6
+    assert r.stderr == "error: request data: -d @ needs a file name\nhint: @FILE, or @- for standard input\n"
+
+
+def test_method_with_white_space_is_refused(server: str) -> None:
+    r = run("call", "--plaintext", server, "Say Hello")
+    assert r.code == 5
+    assert r.stderr.splitlines()[0] == "error: not a method name: 'Say Hello'"

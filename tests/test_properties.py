@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,8 +34,14 @@ from cloudrun_grpc_cli.errors import (
 from .support.hostile import message_class
 from .support.reflection_servers import PROTOS, REPO
 
-FAST = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+
+def _examples(default: int) -> int:
+    """Modest by default; PROPERTY_EXAMPLES=3000 for a long hunt."""
+    return int(os.environ.get("PROPERTY_EXAMPLES", default))
+
+
+FAST = settings(deadline=None, max_examples=_examples(150), suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(deadline=None, max_examples=_examples(60), suppress_health_check=[HealthCheck.too_slow])
 
 
 def clean(err: CrgrpcError) -> None:
@@ -253,8 +261,12 @@ method_alphabet = st.sampled_from(
 )
 
 
+# Printable text: a control character in METHOD is echoed raw into the error (below).
+printable = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=40)
+
+
 @SLOW
-@given(st.one_of(st.text(max_size=40), st.lists(method_alphabet, max_size=8).map("".join)))
+@given(st.one_of(printable, st.lists(method_alphabet, max_size=8).map("".join)))
 def test_method_resolver_on_any_text(text: str) -> None:
     try:
         m = resolve_method(_schema(), text)
@@ -273,3 +285,10 @@ def test_method_text_on_any_input(from_target: str | None, given_text: str | Non
         clean(e)
     else:
         assert out and not out.startswith("/")
+
+
+def test_method_with_a_newline_is_a_one_line_error() -> None:
+    try:
+        resolve_method(_schema(), "0\n0")
+    except SchemaError as e:
+        clean(e)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -243,3 +242,20 @@ def test_binary_stdin_in_bidi_cancels_after_good_messages(places: dict[str, str]
     first = r.stderr.splitlines()[0]
     assert "UTF-8" in first and "(call cancelled after 2 messages sent)" in first, r
     assert len(r.stdout.splitlines()) <= 2
+
+
+# -- the stream reader stays linear on big input (it was quadratic) ----------------------------------
+
+
+def test_reader_is_linear_in_many_messages_and_in_small_chunks() -> None:
+    import time
+
+    from cloudrun_grpc_cli.core.codec import iter_messages, parse_messages
+
+    many = "".join(f'{{"name":"m{i}"}}\n' for i in range(200_000))
+    start = time.monotonic()
+    assert len(parse_messages(many)) == 200_000
+    big = '{"name": "' + "x" * 4_000_000 + '"}'  # one 4 MB message typed 1 KB at a time
+    chunks = [big[i : i + 1024] for i in range(0, len(big), 1024)]
+    assert [len(m["name"]) for m in iter_messages(chunks)] == [4_000_000]
+    assert time.monotonic() - start < 20  # quadratic took minutes

@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from cloudrun_grpc_cli.core.auth.jwt import decode_jwt
 
 from .support.cli import run
@@ -94,11 +96,10 @@ def test_twenty_concurrent_token_prints_share_one_cache(issuer: Issuer, tmp_path
     assert issuer.count("/token") == before
 
 
-def test_cache_written_when_the_cache_home_does_not_exist_yet(issuer: Issuer, tmp_path: Path, monkeypatch: object) -> None:
+def test_cache_written_when_the_cache_home_does_not_exist_yet(
+    issuer: Issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # XDG_CACHE_HOME may name a directory nobody has created yet (a fresh CI runner).
-    import pytest
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
     home = tmp_path / "fresh" / "cache-home"
     monkeypatch.setenv("XDG_CACHE_HOME", str(home))
     key = issuer.write_service_account_key(tmp_path / "sa.json")

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from .support.cli import Result, run, run_process
-from .support.hostile import Reject, free_port, mint_jwt
+from .support.hostile import EchoTokenBack, Reject, free_port, mint_jwt
 from .support.servers import echo_server, make_certs
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -96,10 +96,11 @@ VERBOSITY = {"plain": [], "v": ["-v"], "debug": ["--debug"], "v-debug": ["-v", "
 def _argv(argv: list[str], s: Servers) -> list[str]:
     values = {"echo": s.echo, "reject": s.reject, "reject_all": s.reject_all, "tls": str(s.tls_port), "closed": str(s.closed)}
     out = []
-    for a in argv:
+    for arg in argv:
+        filled = arg
         for k, v in values.items():
-            a = a.replace("{" + k + "}", v)
-        out.append(a)
+            filled = filled.replace("{" + k + "}", v)
+        out.append(filled)
     return out
 
 
@@ -183,3 +184,20 @@ def test_a_server_never_sees_a_token_it_was_not_meant_for(servers: Servers, toke
     r = run("call", "--plaintext", "10.255.255.1:1", "SayHello", "--token", token)
     assert r.code == 3, r
     assert not leaks(r.stdout + r.stderr, token)
+
+
+@pytest.mark.parametrize("mode", ["json", "full", "events", "pretty"])
+def test_token_quoted_back_by_a_careless_server_is_not_printed(mode: str, token: str) -> None:
+    # The server puts "Bearer <token>" in its status message and in a trailer.
+    with echo_server(interceptors=(EchoTokenBack(),)) as s:
+        r = run("call", "--plaintext", s.address, "SayHello", "--token", token, "-o", mode, "-v", tty=mode == "pretty")
+    assert r.code == 80, r
+    assert not leaks(r.stdout + r.stderr, token), r
+    assert "bad credentials: Bearer <redacted>" in r.stderr
+
+
+def test_token_quoted_back_on_reflection_is_not_printed(token: str) -> None:
+    with echo_server(interceptors=(EchoTokenBack(reflection=True),)) as s:
+        r = run("list", "--plaintext", s.address, "--token", token, "--debug")
+    assert r.code == 80, r
+    assert not leaks(r.stdout + r.stderr, token), r

@@ -56,6 +56,10 @@ def load_data(spec: str | None, stdin: IO[str], *, streaming: bool) -> RequestDa
             ) from None
         return RequestData(messages=parse_messages(text))
     if spec.startswith("@"):
+        if spec == "@":
+            raise RequestDataError(
+                "request data: -d @ needs a file name", "@FILE, or @- for standard input"
+            )
         path = Path(spec[1:])
         try:
             text = path.read_text(encoding="utf-8")

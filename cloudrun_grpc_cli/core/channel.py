@@ -18,7 +18,7 @@ import grpc
 
 from ..errors import ConnectError, UsageError
 from ..settings import ChannelSettings, Header
-from .rpcerrors import connect_error
+from .rpcerrors import connect_error, remember_secrets
 from .target import Target
 
 MetadataFn = Callable[[], list[tuple[str, str]]]
@@ -35,8 +35,10 @@ def retry_service_config(retries: int, retry_on: Sequence[str] = ()) -> str | No
     codes = list(dict.fromkeys([*RETRYABLE_DEFAULT, *(c.upper() for c in retry_on)]))
     policy = {
         "maxAttempts": min(retries, MAX_RETRIES) + 1,
-        "initialBackoff": "0.2s",
-        "maxBackoff": "2s",
+        # gRPC jitters each backoff over [0, backoff]: these give a budget of up
+        # to ~7.5 s over four retries, enough for a server restart.
+        "initialBackoff": "0.5s",
+        "maxBackoff": "4s",
         "backoffMultiplier": 2,
         "retryableStatusCodes": codes,
     }
@@ -152,6 +154,11 @@ def channel_options(target: Target, settings: ChannelSettings) -> list[tuple[str
     config = retry_service_config(settings.retries, settings.retry_on)
     if config:
         opts.append(("grpc.service_config", config))
+        # Reconnect soon after a server comes back (gRPC's default backoff grows
+        # 1 s, 1.6 s, 2.6 s, 4.1 s…, which can outlast --connect-timeout).
+        opts.append(("grpc.initial_reconnect_backoff_ms", 250))
+        opts.append(("grpc.min_reconnect_backoff_ms", 250))
+        opts.append(("grpc.max_reconnect_backoff_ms", 2000))
     if settings.authority:
         opts.append(("grpc.default_authority", settings.authority))
     return opts
@@ -205,10 +212,16 @@ class Connection:
         return grpc.secure_channel(target.address, creds, options=opts)
 
     def metadata(self) -> list[tuple[str, str | bytes]]:
-        """Headers for one call: the user's, then the auth header (fetched per call)."""
+        """Headers for one call: the user's, then the auth header (fetched per call).
+
+        Asked for right before every RPC (reflection's and the call's), so with
+        --retries it first waits for a connection that went away to come back.
+        """
+        self.ensure_ready()
         md: list[tuple[str, str | bytes]] = list(self._user_headers)
         if self._auth_metadata is not None:
             md.extend(self._auth_metadata())
+        remember_secrets(md)
         return md
 
     def wait_connected(self, timeout: float | None = None) -> None:
@@ -226,6 +239,20 @@ class Connection:
         raise connect_error(
             self.target.address, f"connect timeout after {timeout:g}s", "connect timeout"
         )
+
+    def ensure_ready(self) -> None:
+        """With --retries, wait (up to --connect-timeout, then exit 4) for a channel
+        that was READY and is not any more, before the next RPC: a server restarting
+        between calls is waited for instead of failing the RPC fast."""
+        if self.settings.retries <= 0 or not self.connected:
+            return
+        core = getattr(self.channel, "_channel", None)
+        if core is None or not hasattr(core, "check_connectivity_state"):
+            return
+        if core.check_connectivity_state(True) == _READY:
+            return
+        self.connected = False
+        self.wait_connected()
 
     def _probe_failure(self) -> str:
         """gRPC's own words for why the channel is failing (a fail-fast probe call)."""

@@ -20,7 +20,7 @@ from google.protobuf.message_factory import GetMessageClass
 from ..errors import CrgrpcError, RequestDataError
 from .channel import Connection
 from .events import Event, Headers, Message, Metadata, Status, Trailers
-from .rpcerrors import status_of
+from .rpcerrors import scrub, status_of
 
 Kind = Literal["unary", "server", "client", "bidi"]
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -112,7 +112,12 @@ def status_details(trailers: Metadata | None) -> list[dict[str, Any]]:
 
 
 def _strip_details(md: Metadata | None) -> Metadata:
-    return tuple((k, v) for k, v in md or () if k != STATUS_DETAILS_KEY)
+    return tuple((k, v) for k, v in _scrubbed(md) if k != STATUS_DETAILS_KEY)
+
+
+def _scrubbed(md: Metadata | None) -> Metadata:
+    """Metadata from the server without any credential we sent (a server may echo it)."""
+    return tuple((k, scrub(v) if isinstance(v, str) else v) for k, v in md or ())
 
 
 def invoke(
@@ -153,7 +158,7 @@ def invoke(
 
     finished = False
     try:
-        yield Headers(tuple(call.initial_metadata() or ()))
+        yield Headers(_scrubbed(call.initial_metadata()))
         count = 0
         if kind in ("unary", "client"):
             try:
@@ -187,7 +192,7 @@ def invoke(
         yield Status(
             code=num,
             name=name,
-            message=call.details() or "",
+            message=scrub(call.details() or ""),
             details=status_details(trailers),
             elapsed_ms=(time.monotonic() - start) * 1000,
         )

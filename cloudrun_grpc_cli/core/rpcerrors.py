@@ -45,6 +45,33 @@ _TLS_HINTS = (
 )
 
 
+# Credentials this process sent (bearer tokens, authorization header values). A
+# careless server may quote them back in a status message or a header; nothing
+# crgrpc prints from the server should show them (DESIGN.md: never printed in full).
+_SECRETS: set[str] = set()
+_SECRET_HEADERS = ("authorization", "x-serverless-authorization", "proxy-authorization")
+REDACTED = "<redacted>"
+
+
+def remember_secrets(metadata: list[tuple[str, str | bytes]]) -> None:
+    """Note the credentials in metadata about to be sent, for scrub()."""
+    for name, value in metadata:
+        if name.lower() not in _SECRET_HEADERS or not isinstance(value, str):
+            continue
+        token = value.split(None, 1)[1] if " " in value.strip() else value
+        token = token.strip()
+        if len(token) >= 12:
+            _SECRETS.add(token)
+
+
+def scrub(text: str) -> str:
+    """text without any credential this process sent."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def connect_reason(details: str) -> str | None:
     """The short reason a connection failed, or None if details say otherwise."""
     low = details.lower()
@@ -74,7 +101,7 @@ def connect_error(address: str, details: str, reason: str | None = None) -> Conn
         err.with_hints("raise --connect-timeout, or check the address and any firewall")
     elif reason == "DNS resolution failed":
         err.with_hints("check the host name")
-    detail = _first_line(details)
+    detail = scrub(_first_line(details))
     if detail and detail.lower() != reason.lower():
         err.with_hints(f"gRPC said: {detail}")
     return err
@@ -90,7 +117,7 @@ def from_rpc_error(
 ) -> CrgrpcError:
     """Map a failed call. `connected` says whether the channel had reached READY."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
-    details = (err.details() if hasattr(err, "details") else "") or ""
+    details = scrub((err.details() if hasattr(err, "details") else "") or "")
     if code == grpc.StatusCode.UNAVAILABLE and not connected:
         reason = connect_reason(details)
         if reason is not None:

@@ -400,3 +400,24 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout)
+
+
+class EchoTokenBack(grpc.ServerInterceptor):  # type: ignore[misc]
+    """A careless app: refuses calls quoting the authorization header back, in the
+    status message and in a trailer (reflection too when `reflection`)."""
+
+    def __init__(self, *, reflection: bool = False) -> None:
+        self.reflection = reflection
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        if "ServerReflection" in details.method and not self.reflection:
+            return continuation(details)
+        auth = str(dict(details.invocation_metadata).get("authorization", ""))
+
+        def deny(request: Any, context: grpc.ServicerContext) -> Any:
+            context.set_trailing_metadata((("x-seen-authorization", auth),))
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, f"bad credentials: {auth}")
+
+        if "ServerReflection" in details.method:
+            return grpc.stream_stream_rpc_method_handler(deny)
+        return grpc.unary_unary_rpc_method_handler(deny)

@@ -78,7 +78,12 @@ def _resolve(source: SchemaSource, text: str) -> MethodDescriptor:
     raw = text.strip()
     if raw.startswith("."):
         raw = raw[1:]
-    if not raw or raw.endswith(("/", ".")) or raw.count("/") > 1:
+    if (
+        not raw
+        or raw.endswith(("/", "."))
+        or raw.count("/") > 1
+        or any(c.isspace() or not c.isprintable() for c in raw)
+    ):
         raise SchemaError(
             f"not a method name: {text!r}",
             "write pkg.Service/Method, pkg.Service.Method, Service/Method or Method",
