@@ -1,14 +1,13 @@
-"""Frozen settings handed from the CLI to the core.
+"""Immutable settings handed from the CLI to the core.
 
-Plain dataclasses: the core reads these, never typer objects. Defaults are
-the contract's defaults.
+NamedTuples (cheap to define: this module loads on every start); the core
+reads these, never typer objects. Defaults are the contract's defaults.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 OutputMode = Literal["pretty", "json", "full", "events"]
 ColorMode = Literal["auto", "always", "never"]
@@ -17,8 +16,7 @@ ColorMode = Literal["auto", "always", "never"]
 Header = tuple[str, "str | bytes"]
 
 
-@dataclass(frozen=True)
-class ChannelSettings:
+class ChannelSettings(NamedTuple):
     plaintext: bool = False
     insecure: bool = False
     cacert: Path | None = None
@@ -34,8 +32,7 @@ class ChannelSettings:
     reflection_timeout: float = 10.0
 
 
-@dataclass(frozen=True)
-class AuthSettings:
+class AuthSettings(NamedTuple):
     """Token sources and the rules of when a token is sent (DESIGN.md, Authentication)."""
 
     token: str | None = None
@@ -55,8 +52,7 @@ class AuthSettings:
     metadata_timeout: float = 1.0
 
 
-@dataclass(frozen=True)
-class OutputSettings:
+class OutputSettings(NamedTuple):
     mode: OutputMode = "json"
     emit_defaults: bool = False
     proto_names: bool = False
@@ -65,8 +61,7 @@ class OutputSettings:
     debug: bool = False
 
 
-@dataclass(frozen=True)
-class SchemaSettings:
+class SchemaSettings(NamedTuple):
     protos: tuple[Path, ...] = ()
     import_paths: tuple[Path, ...] = ()
     protosets: tuple[Path, ...] = ()
@@ -74,9 +69,8 @@ class SchemaSettings:
     schema_cache: bool = True
 
 
-@dataclass(frozen=True)
-class Settings:
-    channel: ChannelSettings = field(default_factory=ChannelSettings)
-    auth: AuthSettings = field(default_factory=AuthSettings)
-    output: OutputSettings = field(default_factory=OutputSettings)
-    schema: SchemaSettings = field(default_factory=SchemaSettings)
+class Settings(NamedTuple):
+    channel: ChannelSettings = ChannelSettings()
+    auth: AuthSettings = AuthSettings()
+    output: OutputSettings = OutputSettings()
+    schema: SchemaSettings = SchemaSettings()

@@ -80,12 +80,10 @@ def _named_target(text: str, params: dict[str, Any]) -> tuple[str, dict[str, Any
 def _ask_server(
     target: Any, settings: Any, key: str, what: str, params: dict[str, Any], table: dict[str, Any]
 ) -> list[str]:
-    import dataclasses
-
     from ..core.channel import Connection
     from ..core.schema import cached_reflection_source
 
-    channel_settings = dataclasses.replace(settings.channel, connect_timeout=CONNECT_TIMEOUT)
+    channel_settings = settings.channel._replace(connect_timeout=CONNECT_TIMEOUT)
     audience = params.get("audience") or table.get("audience") or target.default_audience(
         channel_settings.authority
     )

@@ -14,7 +14,6 @@ config.toml:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -130,9 +129,8 @@ def apply_config(opts: CommonOptions, target_text: str | None) -> tuple[CommonOp
         table = _table(entry, f"targets.{target_text}")
         target_text = entry["address"]
     values: dict[str, Any] = {}
-    origins = dict(opts.origins)
-    for name in opts.origins:
-        origin = opts.origins[name]
+    origins = dict(opts.origins or {})
+    for name, origin in (opts.origins or {}).items():
         if origin == "flag":
             continue
         if name in table:
@@ -143,7 +141,7 @@ def apply_config(opts: CommonOptions, target_text: str | None) -> tuple[CommonOp
             values[name], origins[name] = defaults[name], "config"
     if path is not None:
         origins["config"] = str(path)
-    return dataclasses.replace(opts, **values, origins=origins), target_text
+    return opts._replace(**values, origins=origins), target_text
 
 
 def effective(opts: CommonOptions) -> list[tuple[str, Any, str]]:
@@ -161,5 +159,5 @@ def effective(opts: CommonOptions) -> list[tuple[str, Any, str]]:
             value = str(value)
         if isinstance(value, list):
             value = [str(v) for v in value]
-        rows.append((name, value, opts.origins.get(name, "default")))
+        rows.append((name, value, (opts.origins or {}).get(name, "default")))
     return rows

@@ -11,9 +11,8 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, NamedTuple, Optional, TypeVar
 
 import typer
 
@@ -37,8 +36,7 @@ def _opt(*decls: str, help: str, panel: str, env: str | None = None, **kw: Any) 
     )
 
 
-@dataclass(frozen=True)
-class CommonOptions:
+class CommonOptions(NamedTuple):
     plaintext: bool
     insecure: bool
     cacert: Path | None
@@ -76,7 +74,7 @@ class CommonOptions:
     config: Path | None
     # Where each option's value came from: "flag", "env" or "default" (then
     # config.py may change values and origins for the named target and file).
-    origins: dict[str, str] = field(default_factory=dict, compare=False)
+    origins: dict[str, str] | None = None
 
 
 _SPECS: dict[str, tuple[Any, Any]] = {
@@ -129,7 +127,7 @@ _DEFAULTS: dict[str, Any] = {
     "verbose": False, "debug": False, "config": None,
 }
 
-OPTION_NAMES = tuple(f.name for f in fields(CommonOptions) if f.name != "origins")
+OPTION_NAMES = tuple(f for f in CommonOptions._fields if f != "origins")
 assert set(OPTION_NAMES) == set(_SPECS) == set(_DEFAULTS)
 
 

@@ -8,36 +8,31 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from google.protobuf.message import Message as ProtoMessage
 
 Metadata = Sequence[tuple[str, "str | bytes"]]
 
 
-@dataclass(frozen=True)
-class Headers:
+class Headers(NamedTuple):
     metadata: Metadata
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     message: ProtoMessage
-    index: int  # 1-based count of messages received so far
+    number: int  # 1-based count of messages received so far
 
 
-@dataclass(frozen=True)
-class Trailers:
+class Trailers(NamedTuple):
     metadata: Metadata
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(NamedTuple):
     code: int
     name: str
     message: str
-    details: list[dict[str, Any]] = field(default_factory=list)
+    details: tuple[dict[str, Any], ...] | list[dict[str, Any]] = ()
     elapsed_ms: float = 0.0
     local: bool = False  # decided by this client (deadline, cancel), not sent by a server
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import UsageError
 
@@ -18,8 +18,7 @@ _METHOD_PATH_RE = re.compile(r"^[A-Za-z_][\w.]*/[A-Za-z_]\w*$")
 _HINT = "TARGET is host, host:port, https://host[:port], http://host[:port], [::1]:port or unix:///path"
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Where to dial. `host` is bare (no brackets) and empty for unix sockets."""
 
     raw: str
