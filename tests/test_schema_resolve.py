@@ -123,4 +123,4 @@ def test_full_form_fetches_only_that_service(server: ReflectionServer) -> None:
     resolve_method(src, "echo.EchoServer/SayHello")
     names = {f.name for f in src.file_descriptor_set().file}
     assert names == {"echo.proto"}
-    assert server.total - before == 2  # list + one file_containing_symbol
+    assert server.total - before == 1  # one file_containing_symbol: a full name needs no listing

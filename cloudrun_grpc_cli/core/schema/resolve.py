@@ -88,6 +88,16 @@ def _resolve(source: SchemaSource, text: str) -> MethodDescriptor:
             f"not a method name: {text!r}",
             "write pkg.Service/Method, pkg.Service.Method, Service/Method or Method",
         )
+    if "/" in raw and "." in raw.split("/")[0]:
+        # pkg.Service/Method: ask for that service alone, no service listing (one
+        # round trip less); a miss falls through to the listing and suggestions.
+        svc_name, meth_name = raw.split("/")
+        try:
+            found = source.find_service(svc_name).methods_by_name.get(meth_name)
+        except SchemaNotFound:
+            found = None
+        if found is not None:
+            return found
     services = source.list_services()
     if "/" in raw:
         svc_part, meth = raw.split("/")
