@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -35,9 +36,19 @@ def run_once(
     *,
     stdout: Path | None = None,
     timeout: float = 120.0,
+    own_rss: bool = False,
 ) -> Sample:
-    """Run cmd to completion; stdout to a file (or /dev/null); BenchError on failure."""
+    """Run cmd to completion; stdout to a file (or /dev/null); BenchError on failure.
+
+    own_rss: measure the command's own peak RSS through bench/rsswrap.py (a child
+    forked from this large process would report this process's RSS as its floor).
+    """
     out_path = str(stdout) if stdout is not None else os.devnull
+    rss_file = None
+    if own_rss:
+        fd, rss_file = tempfile.mkstemp(prefix="crgrpc-rss-")
+        os.close(fd)
+        cmd = [sys.executable, "-S", str(Path(__file__).with_name("rsswrap.py")), rss_file, *cmd]
     with open(out_path, "wb") as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -57,7 +68,12 @@ def run_once(
             raise BenchError(
                 f"exit {proc.returncode} after {wall:.2f}s: {' '.join(cmd)[:300]}\n{tail}"
             )
-    return Sample(wall=wall, cpu=usage.ru_utime + usage.ru_stime, maxrss_kb=int(usage.ru_maxrss), returncode=proc.returncode)
+    maxrss = int(usage.ru_maxrss)
+    if rss_file is not None:
+        with open(rss_file) as f:
+            maxrss = int(f.read() or 0)
+        os.unlink(rss_file)
+    return Sample(wall=wall, cpu=usage.ru_utime + usage.ru_stime, maxrss_kb=maxrss, returncode=proc.returncode)
 
 
 @dataclass
@@ -70,6 +86,7 @@ class Variant:
     stdout: Path | None = None
     check: Callable[[Path | None], None] | None = None
     timeout: float = 120.0
+    own_rss: bool = False
     samples: list[Sample] = field(default_factory=list)
 
     @property
@@ -101,7 +118,7 @@ def run_paired(
         shift = rnd % len(variants)
         order = list(variants[shift:]) + list(variants[:shift])
         for v in order:
-            sample = run_once(v.cmd, v.env, stdout=v.stdout, timeout=v.timeout)
+            sample = run_once(v.cmd, v.env, stdout=v.stdout, timeout=v.timeout, own_rss=v.own_rss)
             if rnd < warmup:
                 if rnd == warmup - 1 and v.check is not None:
                     v.check(v.stdout)

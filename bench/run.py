@@ -327,7 +327,7 @@ def bench(args: argparse.Namespace, report: Report) -> None:
                          "echo.EchoServer/SayHelloStream", "-d",
                          json.dumps({"name": NAME, "count": count}), "-o", "json"],
                         env, out / f"r{count}.jsonl", expect_lines(count, '"message"'),
-                        timeout=600)
+                        timeout=600, own_rss=True)
                 for count in (small, large)
             ]
             log(f"[rss] {small:,} vs {large:,} messages")
