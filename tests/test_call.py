@@ -205,11 +205,39 @@ def test_pretty_verbose_shows_request_metadata(server: str) -> None:
     assert "secret-token-value" not in r.stdout + r.stderr
 
 
-def test_emit_defaults_and_proto_names(tmp_path: Path) -> None:
-    # EchoReply has one field; an empty name gives a non-empty message, so use fail-free call
-    with echo_server() as s:
-        r = run("call", "--plaintext", s.address, "SayHelloStream", "-d", '{"count": 1}', "--emit-defaults")
-        assert r.code == 0 and r.stdout == '{"message":"Msg1 Hello  from K_REVISION local"}\n'
+def test_emit_defaults_and_proto_names() -> None:
+    from .support.hostile import types_server
+
+    with types_server() as t:
+        plain = run("call", "--plaintext", t.address, "hostile.Types/Echo", "-d", '{"lastWord": "bye", "i32": 0}')
+        assert (plain.code, plain.stdout) == (0, '{"lastWord":"bye"}\n')
+        names = run("call", "--plaintext", t.address, "hostile.Types/Echo", "-d", '{"last_word": "bye"}', "--proto-names")
+        assert (names.code, names.stdout) == (0, '{"last_word":"bye"}\n')
+        full = run("call", "--plaintext", t.address, "hostile.Types/Echo", "-d", "{}", "--emit-defaults")
+        assert full.code == 0
+        assert full.json == {
+            "blob": "", "i32": 0, "i64": "0", "u32": 0, "color": "COLOR_UNSPECIFIED", "nums": [],
+            "counts": {}, "ratio": 0.0, "flag": False, "lastWord": "",
+        }
+        both = run("call", "--plaintext", t.address, "hostile.Types/Echo", "-d", "{}", "--emit-defaults", "--proto-names", "-o", "events")
+        assert both.lines[1] == {"event": "message", "message": {
+            "blob": "", "i32": 0, "i64": "0", "u32": 0, "color": "COLOR_UNSPECIFIED", "nums": [],
+            "counts": {}, "ratio": 0.0, "flag": False, "last_word": "",
+        }}
+
+
+def test_ipv6_loopback_target() -> None:
+    import socket
+
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with echo_server(host="::1") as s:
+        r = run("call", "--plaintext", f"[::1]:{s.port}", "SayHello", "-d", '{"name":"v6"}')
+        assert (r.code, r.stdout) == (0, '{"message":"Hello v6 from K_REVISION local"}\n')
+        r = run("call", f"http://[::1]:{s.port}", "SayHello", "-d", '{"name":"v6"}')
+        assert (r.code, r.stdout) == (0, '{"message":"Hello v6 from K_REVISION local"}\n')
 
 
 def test_headers_sent_on_reflection_and_call(server: str, recorder: MetadataRecorder) -> None:

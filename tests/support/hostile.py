@@ -53,6 +53,7 @@ message Scalars {
   double ratio = 8;
   bool flag = 9;
   Scalars child = 10;
+  string last_word = 11;  // JSON name lastWord: for --proto-names
 }
 
 message GrowRequest {
