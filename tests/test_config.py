@@ -135,3 +135,20 @@ def test_config_show_pretty() -> None:
     r = run("config", "show", "-o", "pretty")
     assert r.code == 0
     assert "connect_timeout" in r.stdout and "default" in r.stdout
+
+
+def test_every_option_of_every_command_has_an_env_var() -> None:
+    """Every option but --help/--version shows a CRGRPC_* variable in --help."""
+    import re
+
+    for argv in (["list"], ["describe"], ["call"], ["serve"], ["token", "print"], ["token", "show"], ["token", "decode"], ["config", "show"]):
+        r = run_process(*argv, "--help")
+        assert r.code == 0
+        options = r.stdout.split("Options:")[1]
+        # one entry per option: lines starting with two spaces and a dash
+        entries = re.split(r"\n  (?=-)", "\n" + options)
+        for entry in entries:
+            entry = entry.strip()
+            if not entry.startswith("-") or entry.startswith(("-h, --help", "--help")):
+                continue
+            assert "env var: CRGRPC_" in " ".join(entry.split()), (argv, entry[:60])

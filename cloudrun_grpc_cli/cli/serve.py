@@ -36,14 +36,14 @@ def register(app: typer.Typer) -> None:
 
 def serve_cmd(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on (default: all).", envvar="CRGRPC_SERVE_HOST", show_envvar=True)] = "::",
-    port: Annotated[Optional[int], typer.Option("--port", help="Port (default $PORT, else 8080).", min=0, max=65535, show_default=False)] = None,
-    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="Serve TLS with this certificate (PEM).", metavar="FILE")] = None,
-    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="The certificate's private key (PEM).", metavar="FILE")] = None,
-    reflection: Annotated[bool, typer.Option("--reflection/--no-reflection", help="Offer server reflection.")] = True,
-    require_token: Annotated[bool, typer.Option("--require-token", help="Reject calls without a valid Google ID token.")] = False,
-    audience: Annotated[Optional[str], typer.Option("--audience", help="With --require-token: the audience tokens must carry.", metavar="AUD")] = None,
-    certs: Annotated[Optional[str], typer.Option("--certs", help="With --require-token: certs URL or file (PEM map or JWKS); default Google's.", envvar="CRGRPC_CERTS_URL", metavar="URL|FILE")] = None,
-    allow_email: Annotated[Optional[list[str]], typer.Option("--allow-email", help="With --require-token: only these emails (repeatable).", metavar="EMAIL")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="Port (default $PORT, else 8080).", min=0, max=65535, show_default=False, envvar="CRGRPC_SERVE_PORT", show_envvar=True)] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="Serve TLS with this certificate (PEM).", metavar="FILE", envvar="CRGRPC_TLS_CERT", show_envvar=True)] = None,
+    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="The certificate's private key (PEM).", metavar="FILE", envvar="CRGRPC_TLS_KEY", show_envvar=True)] = None,
+    reflection: Annotated[bool, typer.Option("--reflection/--no-reflection", help="Offer server reflection.", envvar="CRGRPC_REFLECTION", show_envvar=True)] = True,
+    require_token: Annotated[bool, typer.Option("--require-token", help="Reject calls without a valid Google ID token.", envvar="CRGRPC_REQUIRE_TOKEN", show_envvar=True)] = False,
+    audience: Annotated[Optional[str], typer.Option("--audience", help="With --require-token: the audience tokens must carry.", metavar="AUD", envvar="CRGRPC_AUDIENCE", show_envvar=True)] = None,
+    certs: Annotated[Optional[str], typer.Option("--certs", help="With --require-token: certs URL or file (PEM map or JWKS); default Google's.", envvar="CRGRPC_CERTS_URL", show_envvar=True, metavar="URL|FILE")] = None,
+    allow_email: Annotated[Optional[list[str]], typer.Option("--allow-email", help="With --require-token: only these emails (repeatable).", metavar="EMAIL", envvar="CRGRPC_ALLOW_EMAIL", show_envvar=True)] = None,
 ) -> None:
     from .console import current_env
 

@@ -179,7 +179,7 @@ def _read_token(token: str | None) -> str:
 @token_app.command("decode", help=DECODE_HELP)
 def decode_cmd(
     token: Annotated[Optional[str], typer.Argument(metavar="TOKEN|-", help="The JWT, or - for standard input.")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="Check signature, issuer, audience and expiry.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Check signature, issuer, audience and expiry.", envvar="CRGRPC_VERIFY", show_envvar=True)] = False,
     audience: Annotated[Optional[str], typer.Option("--audience", help="With --verify: the audience the token must carry.", envvar="CRGRPC_AUDIENCE", show_envvar=True, metavar="AUD")] = None,
     certs: Annotated[Optional[str], typer.Option("--certs", help="With --verify: certs URL or file (PEM map or JWKS); default Google's.", envvar="CRGRPC_CERTS_URL", show_envvar=True, metavar="URL|FILE")] = None,
     output: Annotated[Optional[str], typer.Option("-o", "--output", help="pretty | json.", envvar="CRGRPC_OUTPUT", show_envvar=True, metavar="MODE")] = None,
