@@ -147,8 +147,8 @@ def test_every_option_of_every_command_has_an_env_var() -> None:
         options = r.stdout.split("Options:")[1]
         # one entry per option: lines starting with two spaces and a dash
         entries = re.split(r"\n  (?=-)", "\n" + options)
-        for entry in entries:
-            entry = entry.strip()
+        for raw in entries:
+            entry = raw.strip()
             if not entry.startswith("-") or entry.startswith(("-h, --help", "--help")):
                 continue
             assert "env var: CRGRPC_" in " ".join(entry.split()), (argv, entry[:60])
