@@ -476,3 +476,12 @@ def test_method_with_white_space_is_refused(server: str) -> None:
     r = run("call", "--plaintext", server, "Say Hello")
     assert r.code == 5
     assert r.stderr.splitlines()[0] == "error: not a method name: 'Say Hello'"
+
+
+def test_unknown_method_without_close_names_points_at_list(server: str) -> None:
+    r = run("call", "--plaintext", server, "Nope")
+    assert r.code == 5
+    assert r.stderr == (
+        "error: method not found: Nope\n"
+        f"hint: crgrpc list {server} --plaintext shows the services; add a SERVICE for its methods\n"
+    )

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import CrgrpcError, ExitCode, RequestDataError, UsageError
+from ..errors import CrgrpcError, ExitCode, RequestDataError, SchemaError, UsageError
 from .completion import complete_method
 from .options import CommonOptions, common_options
 
@@ -116,7 +116,16 @@ def _run_call(
         with progress.stage(f"resolving {method_text}…"):
             sess.conn.wait_connected()
             schema = sess.schema()
-            method = resolve_method(schema, method_text)
+            try:
+                method = resolve_method(schema, method_text)
+            except SchemaError as e:
+                if not e.hints:
+                    flag = "" if tgt.tls or "://" in tgt.raw or tgt.is_unix else " --plaintext"
+                    e.with_hints(
+                        f"crgrpc list {tgt.raw}{flag} shows the services; "
+                        "add a SERVICE for its methods"
+                    )
+                raise
         kind = kind_of(method)
         request_cls = GetMessageClass(method.input_type)
         single = kind in ("unary", "server")
