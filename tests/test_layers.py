@@ -1,0 +1,57 @@
+"""Imports flow one way: cli → render → core. core never imports typer or rich (nor cli or
+render); render never imports cli or typer. Checked on the source, so a lazy import counts too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "cloudrun_grpc_cli"
+
+
+def imported_names(path: Path) -> set[str]:
+    """Absolute module names a file imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    package = ".".join(path.relative_to(PKG.parent).with_suffix("").parts[:-1])
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            names.add(module)
+    return names
+
+
+def files(sub: str) -> list[Path]:
+    return sorted(p for p in (PKG / sub).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+FORBIDDEN = {
+    "core": ("typer", "rich", "cloudrun_grpc_cli.cli", "cloudrun_grpc_cli.render"),
+    "render": ("typer", "cloudrun_grpc_cli.cli"),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports(layer: str) -> None:
+    assert files(layer), layer
+    offenders = [
+        f"{path.relative_to(PKG)} imports {name}"
+        for path in files(layer)
+        for name in imported_names(path)
+        if name.startswith(FORBIDDEN[layer])
+    ]
+    assert offenders == []
+
+
+def test_the_check_sees_relative_imports() -> None:
+    names = imported_names(PKG / "cli" / "call.py")
+    assert "cloudrun_grpc_cli.core.invoke" in names
+    assert "cloudrun_grpc_cli.errors" in names
