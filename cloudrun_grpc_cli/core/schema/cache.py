@@ -15,9 +15,10 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from google.protobuf import descriptor_pb2
@@ -28,10 +29,11 @@ from ...errors import SchemaError
 from ..cachefiles import cache_root, read_private, write_private
 from .assemble import Assembler
 from .reflection import Metadata, ReflectionSource
-from .source import PoolSource, SchemaNotFound, Symbol
+from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol
 
 FORMAT = "crgrpc-schema-cache/1"
 DEFAULT_TTL = 300.0
+_T = TypeVar("_T")
 
 
 def cache_dir() -> Path:
@@ -191,22 +193,19 @@ class CachedReflectionSource:
         return services
 
     def find_service(self, name: str) -> ServiceDescriptor:
-        if self._cached is not None:
-            try:
-                return self._cached.find_service(name)
-            except SchemaNotFound:
-                self.refetch()
-        found = self._live.find_service(name)
-        self._store()
-        return found
+        return self._find(lambda source: source.find_service(name))
 
     def find_symbol(self, name: str) -> Symbol:
+        return self._find(lambda source: source.find_symbol(name))
+
+    def _find(self, lookup: Callable[[SchemaSource], _T]) -> _T:
+        """From the cache; a miss there refetches once from the server (then stores)."""
         if self._cached is not None:
             try:
-                return self._cached.find_symbol(name)
+                return lookup(self._cached)
             except SchemaNotFound:
                 self.refetch()
-        found = self._live.find_symbol(name)
+        found = lookup(self._live)
         self._store()
         return found
 
