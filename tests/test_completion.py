@@ -147,3 +147,16 @@ def test_completion_sends_a_cached_token_and_never_mints(tmp_path: Path) -> None
             assert issuer.count("/token") == 1  # completion reused it, never minted
     finally:
         issuer.stop()
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_install_completion_writes_the_committed_script(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cloudrun_grpc_cli", "--install-completion"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    installed = tmp_path / ".bash_completions" / "crgrpc.sh"
+    assert installed.read_text().strip() == (ROOT / "completions" / "crgrpc.bash").read_text().strip()
+    assert f"source '{installed}'" in (tmp_path / ".bashrc").read_text()
