@@ -485,3 +485,23 @@ def test_unknown_method_without_close_names_points_at_list(server: str) -> None:
         "error: method not found: Nope\n"
         f"hint: crgrpc list {server} --plaintext shows the services; add a SERVICE for its methods\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("details", "reason"),
+    [
+        # gRPC's words for a name that does not resolve (captured; no lookup is made here)
+        ("errors resolving nonexistent.invalid:443: [field:hostname lookup error:address lookup failed "
+         "for nonexistent.invalid:443: Domain name not found]", "DNS resolution failed"),
+        ("failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: Failed to connect "
+         "to remote host: Connection refused", "connection refused"),
+        ("failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:4443: Ssl handshake "
+         "failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: error:1000007d:SSL routines:OPENSSL_internal:"
+         "CERTIFICATE_VERIFY_FAILED", "TLS certificate verification failed"),
+        ("Received http2 header with status: 401", None),
+    ],
+)
+def test_connect_reasons_from_grpc_details(details: str, reason: str | None) -> None:
+    from cloudrun_grpc_cli.core.rpcerrors import connect_reason
+
+    assert connect_reason(details) == reason

@@ -16,6 +16,9 @@ from ..errors import ConnectError, CrgrpcError, RpcStatusError
 _CONNECT_MARKERS: tuple[tuple[str, str], ...] = (
     ("connection refused", "connection refused"),
     ("dns resolution failed", "DNS resolution failed"),
+    ("errors resolving", "DNS resolution failed"),
+    ("domain name not found", "DNS resolution failed"),
+    ("address lookup failed", "DNS resolution failed"),
     ("name resolution", "DNS resolution failed"),
     ("could not resolve", "DNS resolution failed"),
     ("certificate has expired", "TLS certificate has expired"),
