@@ -30,6 +30,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.message import DecodeError
 
 from ...errors import SchemaError
+from .names import camel_case
 from .wellknown import is_wellknown_file, wellknown_file, wellknown_symbols
 
 FDP = descriptor_pb2.FileDescriptorProto
@@ -288,15 +289,7 @@ def _fix_map_entries(
 
 def _map_entry_name(field_name: str) -> str:
     """protoc's name for the entry type of a map field: foo_bar -> FooBarEntry."""
-    out: list[str] = []
-    upper = True
-    for ch in field_name:
-        if ch == "_":
-            upper = True
-            continue
-        out.append(ch.upper() if upper else ch)
-        upper = False
-    return "".join(out) + "Entry"
+    return camel_case(field_name, upper_first=True) + "Entry"
 
 
 def _fix_proto3_optional(msg: descriptor_pb2.DescriptorProto) -> None:

@@ -26,6 +26,7 @@ from google.protobuf.descriptor import (
 )
 from google.protobuf.message import Message
 
+from .names import camel_case
 from .source import Symbol, file_proto
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -371,15 +372,7 @@ def _enum_value_text(value: descriptor_pb2.EnumValueDescriptorProto) -> str:
 
 def _json_name(name: str) -> str:
     """protoc's default json_name: foo_bar -> fooBar."""
-    out: list[str] = []
-    upper = False
-    for ch in name:
-        if ch == "_":
-            upper = True
-            continue
-        out.append(ch.upper() if upper else ch)
-        upper = False
-    return "".join(out)
+    return camel_case(name, upper_first=False)
 
 
 def _default(field: descriptor_pb2.FieldDescriptorProto) -> str:

@@ -254,3 +254,4 @@ class PoolSource:
 
     def file_descriptor_set(self) -> descriptor_pb2.FileDescriptorSet:
         return self._asm.file_descriptor_set()
+
