@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from ..errors import CrgrpcError, ExitCode, RequestDataError, SchemaError, UsageError
 from .completion import complete_method
+
+if TYPE_CHECKING:
+    from ..core.target import Target
+    from ..render.env import Environment
+    from ..settings import Settings
+    from .data import RequestData
 from .options import CommonOptions, common_options
 
 CALL_HELP = """Call METHOD with JSON request data; print the response(s).
@@ -71,7 +77,7 @@ def _method_text(from_target: str | None, given: str | None) -> str:
     return text
 
 
-def _write_failure_document(env: Any, method_text: str, err: CrgrpcError) -> None:
+def _write_failure_document(env: Environment, method_text: str, err: CrgrpcError) -> None:
     """-o full writes its one document on every failure, even before any call was made."""
     from ..core.codec import dumps
 
@@ -91,11 +97,11 @@ def _write_failure_document(env: Any, method_text: str, err: CrgrpcError) -> Non
 
 
 def _run_call(
-    tgt: Any,
-    settings: Any,
-    env: Any,
+    tgt: Target,
+    settings: Settings,
+    env: Environment,
     method_text: str,
-    request_data: Any,
+    request_data: RequestData,
     allow_unknown: bool,
     started: list[bool],
 ) -> None:
