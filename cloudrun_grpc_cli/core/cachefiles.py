@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 
@@ -56,6 +55,8 @@ def write_private(path: Path, data: bytes) -> bool:
     """Write data to path atomically with mode 0600; False (never raises) on failure."""
     if not private_dir(path.parent):
         return False
+    import tempfile  # writes are rare; reads (every call) do not need it
+
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)

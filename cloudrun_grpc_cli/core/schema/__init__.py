@@ -9,17 +9,55 @@ classes come from message_factory.GetMessageClass on its descriptors.
 
 from __future__ import annotations
 
-from .cache import (
-    CachedReflectionSource,
-    cached_reflection_source,
-    read_cached_methods,
-    read_cached_services,
-)
-from .files import proto_source, protoset_source, write_protoset
-from .prototext import to_proto_text
-from .reflection import ReflectionSource, reflection_source
-from .resolve import method_kind, method_name, resolve_method, symbol_kind
-from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol
+from typing import TYPE_CHECKING, Any
+
+# Submodules load on first use (PEP 562): a call answered from the schema cache
+# never loads protoset/.proto handling or the proto-text renderer.
+_WHERE = {
+    "CachedReflectionSource": "cache",
+    "cached_reflection_source": "cache",
+    "read_cached_methods": "cache",
+    "read_cached_services": "cache",
+    "proto_source": "files",
+    "protoset_source": "files",
+    "write_protoset": "files",
+    "to_proto_text": "prototext",
+    "ReflectionSource": "reflection",
+    "reflection_source": "reflection",
+    "method_kind": "resolve",
+    "method_name": "resolve",
+    "resolve_method": "resolve",
+    "symbol_kind": "resolve",
+    "PoolSource": "source",
+    "SchemaNotFound": "source",
+    "SchemaSource": "source",
+    "Symbol": "source",
+}
+
+if TYPE_CHECKING:
+    from .cache import (
+        CachedReflectionSource,
+        cached_reflection_source,
+        read_cached_methods,
+        read_cached_services,
+    )
+    from .files import proto_source, protoset_source, write_protoset
+    from .prototext import to_proto_text
+    from .reflection import ReflectionSource, reflection_source
+    from .resolve import method_kind, method_name, resolve_method, symbol_kind
+    from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CachedReflectionSource",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from google.protobuf import descriptor_pb2, text_format
+from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import (
     Descriptor,
     EnumDescriptor,
@@ -436,6 +436,8 @@ def _option_value(fd: FieldDescriptor, value: object) -> str:
     if isinstance(value, bytes):
         return json.dumps(value.decode("latin-1"))
     if isinstance(value, Message):
+        from google.protobuf import text_format  # only options with message values need it
+
         return "{ " + text_format.MessageToString(value, as_one_line=True) + " }"
     return str(value)
 
