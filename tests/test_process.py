@@ -196,3 +196,11 @@ def test_closed_pipe_exits_141_quietly(slow_server: tuple[str, SlowStream]) -> N
     assert proc.wait(20) == 141
     assert proc.stderr.read() == b""
     assert servicer.cancelled.wait(10)
+
+
+def test_demo_color_always_and_bad_color() -> None:
+    r = run_process("demo", "--color", "always", timeout=120)
+    assert r.code == 0
+    assert "\x1b[" in r.stdout
+    bad = run_process("demo", "--color", "sometimes")
+    assert (bad.code, bad.stderr) == (2, "error: unknown --color 'sometimes'\nhint: use auto, always or never\n")

@@ -24,8 +24,18 @@ Examples:
 
 DEMO_HELP = """Run the Cloud Run gRPC walkthrough end to end, offline.
 
-Starts the Echo service on a free loopback port, then makes five unary
-calls and one server-streaming call, showing messages, headers and trailers.
+A local token issuer stands in for Google; the Echo service runs on a free
+loopback port over TLS (a self-signed certificate) and checks every call's
+ID token as Cloud Run would. crgrpc then shows the minted token, lists and
+describes the service, makes five unary calls and one server-streaming call
+(headers, messages, trailers; -v on two of them), and shows a call without
+a token being refused and explained. Always pretty output.
+
+Examples:
+
+\b
+  crgrpc demo
+  crgrpc demo --color never > demo.txt
 """
 
 
@@ -98,10 +108,16 @@ def serve_cmd(
         running.server.stop(grace=1).wait()
 
 
-def demo_cmd() -> None:
+def demo_cmd(
+    color: Annotated[str, typer.Option("--color", help="auto | always | never (NO_COLOR is honoured).", envvar="CRGRPC_COLOR", show_envvar=True, metavar="WHEN")] = "auto",
+) -> None:
     from ..demo.walkthrough import run_demo
     from .console import current_env
 
-    code = run_demo(current_env())
+    if color not in ("auto", "always", "never"):
+        raise UsageError(f"unknown --color {color!r}", "use auto, always or never")
+    env = current_env()
+    env.color = color
+    code = run_demo(env)
     if code:
         raise typer.Exit(code)
