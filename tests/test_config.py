@@ -141,7 +141,7 @@ def test_every_option_of_every_command_has_an_env_var() -> None:
     """Every option but --help/--version shows a CRGRPC_* variable in --help."""
     import re
 
-    for argv in (["list"], ["describe"], ["call"], ["serve"], ["token", "print"], ["token", "show"], ["token", "decode"], ["config", "show"]):
+    for argv in (["list"], ["describe"], ["call"], ["serve"], ["demo"], ["token", "print"], ["token", "show"], ["token", "decode"], ["config", "show"]):
         r = run_process(*argv, "--help")
         assert r.code == 0
         options = r.stdout.split("Options:")[1]
