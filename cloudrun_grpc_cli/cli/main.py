@@ -172,5 +172,19 @@ def _quiet_stdout(env: Environment) -> None:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point.
+
+    Ends the process with os._exit once output is flushed: gRPC's teardown at
+    interpreter exit can block on its own threads (seen after a call cancelled
+    from the request-stream thread), and a CLI has nothing left to clean up.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            if stream is sys.stdout and code == 0:
+                code = ExitCode.PIPE_CLOSED
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
