@@ -160,3 +160,11 @@ def test_install_completion_writes_the_committed_script(tmp_path: Path) -> None:
     installed = tmp_path / ".bash_completions" / "crgrpc.sh"
     assert installed.read_text().strip() == (ROOT / "completions" / "crgrpc.bash").read_text().strip()
     assert f"source '{installed}'" in (tmp_path / ".bashrc").read_text()
+
+
+def test_completion_resolves_named_targets(server: str, isolated_env: Path) -> None:
+    config = isolated_env / "config" / "crgrpc" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[targets.local]\naddress = "http://{server}"\n')
+    offered, _ = complete("crgrpc call local SayHelloB", 3)
+    assert offered == ["SayHelloBidi"]

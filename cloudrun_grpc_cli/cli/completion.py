@@ -43,7 +43,7 @@ def _names_or_raise(ctx: Any, what: str) -> list[str]:
         channel=ChannelSettings(
             plaintext=plaintext,
             authority=authority,
-            cacert=Path(cacert).expanduser() if cacert else None,
+            cacert=Path(cacert) if cacert else None,
             insecure=bool(params.get("insecure") or table.get("insecure")),
         )
     )
@@ -55,26 +55,11 @@ def _names_or_raise(ctx: Any, what: str) -> list[str]:
 
 
 def _named_target(text: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Resolve a named target from the config file without failing."""
-    import os
-    import sys
-    from pathlib import Path
+    """Resolve a named target from the config file (any problem: offer nothing)."""
+    from .config import load_config, named_target
 
-    config = params.get("config")
-    path = Path(config) if config else Path(
-        os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    ) / "crgrpc" / "config.toml"
-    if not path.is_file():
-        return text, {}
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    data = tomllib.loads(path.read_text("utf-8"))
-    entry = (data.get("targets") or {}).get(text)
-    if isinstance(entry, dict) and isinstance(entry.get("address"), str):
-        return entry["address"], entry
-    return text, {}
+    data, _ = load_config(params.get("config"))
+    return named_target(data, text)
 
 
 def _ask_server(

@@ -33,16 +33,16 @@ _INT = {"max_msg_size", "retries"}
 _NOT_IN_FILE = {"config"}
 
 
-def config_path(opts: CommonOptions) -> tuple[Path, bool]:
-    """The config file and whether the user named it (then it must exist)."""
-    if opts.config is not None:
-        return opts.config.expanduser(), True
+def config_path(config: Path | None) -> tuple[Path, bool]:
+    """The config file (--config, else the XDG default) and whether the user named it."""
+    if config is not None:
+        return Path(config).expanduser(), True
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "crgrpc" / "config.toml", False
 
 
-def load_config(opts: CommonOptions) -> tuple[dict[str, Any], Path | None]:
-    path, explicit = config_path(opts)
+def load_config(config: Path | None) -> tuple[dict[str, Any], Path | None]:
+    path, explicit = config_path(config)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -113,21 +113,26 @@ def _table(data: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def named_target(data: dict[str, Any], text: str) -> tuple[str, dict[str, Any]]:
+    """A named target's address and its options (converted), or text and {} for a host."""
+    entry = (data.get("targets", {}) or {}).get(text)
+    if entry is None:
+        return text, {}
+    if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
+        raise UsageError(
+            f"invalid config: targets.{text} needs an address string",
+            'address = "https://SERVICE.run.app"',
+        )
+    return entry["address"], _table(entry, f"targets.{text}")
+
+
 def apply_config(opts: CommonOptions, target_text: str | None) -> tuple[CommonOptions, str | None]:
     """Resolve a named target and merge the config file by precedence."""
-    data, path = load_config(opts)
-    targets = data.get("targets", {}) or {}
+    data, path = load_config(opts.config)
     defaults = _table(data.get("defaults", {}) or {}, "defaults")
     table: dict[str, Any] = {}
-    if target_text is not None and target_text in targets:
-        entry = targets[target_text]
-        if not isinstance(entry, dict) or not isinstance(entry.get("address"), str):
-            raise UsageError(
-                f"invalid config: targets.{target_text} needs an address string",
-                'address = "https://SERVICE.run.app"',
-            )
-        table = _table(entry, f"targets.{target_text}")
-        target_text = entry["address"]
+    if target_text is not None:
+        target_text, table = named_target(data, target_text)
     values: dict[str, Any] = {}
     origins = dict(opts.origins or {})
     for name, origin in (opts.origins or {}).items():

@@ -41,7 +41,7 @@ def show_cmd(
     opts, resolved = apply_config(opts, target)
     env.color = opts.color
     mode = choose_mode(opts.output, env, ("pretty", "json"))
-    path, _ = config_path(opts)
+    path, _ = config_path(opts.config)
     doc: dict[str, Any] = {
         "config_file": str(path) if path.exists() else None,
         "target": resolved,
