@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .options import _DEFAULTS, _SPECS, CommonOptions
+from .options import _DEFAULTS, _SPECS, PATH_LISTS, CommonOptions
 
 _BOOL = {"plaintext", "insecure", "include_email", "serverless_auth", "allow_plaintext_token",
          "no_token_cache", "show_token", "no_schema_cache", "emit_defaults", "proto_names",
          "verbose", "debug"}
 _LIST = {"header", "retry_on", "proto", "import_path", "protoset"}
 _PATH = {"cacert", "cert", "key", "token_file", "key_file", "protoset_out"}
-_PATH_LIST = {"proto", "import_path", "protoset"}
 _FLOAT = {"connect_timeout"}
 _INT = {"max_msg_size", "retries"}
 _NOT_IN_FILE = {"config"}
@@ -80,7 +79,7 @@ def _convert(name: str, value: Any, where: str) -> Any:
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(i, str) for i in items):
             raise bad("a string or a list of strings")
-        return [Path(i).expanduser() for i in items] if name in _PATH_LIST else list(items)
+        return [Path(i).expanduser() for i in items] if name in PATH_LISTS else list(items)
     if name in _FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("a number")

@@ -181,13 +181,16 @@ def with_options(*names: str) -> Callable[[F], F]:
     return decorate
 
 
+PATH_LISTS = frozenset({"proto", "import_path", "protoset"})  # repeatable options of paths
+
+
 def _env_list(name: str) -> list[Any]:
     """Repeatable options in CRGRPC_* variables are newline-separated (values may hold spaces)."""
     import os
 
     raw = os.environ.get(f"CRGRPC_{name.upper()}", "")
     items = [line.strip() for line in raw.splitlines() if line.strip()]
-    return [Path(i) for i in items] if name in ("proto", "import_path", "protoset") else items
+    return [Path(i) for i in items] if name in PATH_LISTS else items
 
 
 def _origin(ctx: typer.Context, name: str) -> str:
