@@ -14,6 +14,13 @@ from .env import Environment
 from .pretty import make_console
 
 
+def _expiry(left: float) -> Text:
+    """`expires in 54m` in green, or `EXPIRED 3m ago` in red."""
+    if left > 0:
+        return Text(f"expires in {humanize_delta(left)}", style="green")
+    return Text(f"EXPIRED {humanize_delta(left)} ago", style="bold red")
+
+
 def print_token_summary(env: Environment, s: dict[str, Any]) -> None:
     console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
     table = Table(show_header=False, box=None, padding=(0, 1))
@@ -33,13 +40,7 @@ def print_token_summary(env: Environment, s: dict[str, Any]) -> None:
     for k, v in rows:
         table.add_row(k, str(v))
     left = s["expires_in"]
-    if left is None:
-        exp = Text("no expiry", style="yellow")
-    elif left > 0:
-        exp = Text(f"expires in {humanize_delta(left)}", style="green")
-    else:
-        exp = Text(f"EXPIRED {humanize_delta(left)} ago", style="bold red")
-    table.add_row("expiry", exp)
+    table.add_row("expiry", Text("no expiry", style="yellow") if left is None else _expiry(left))
     console.print(table)
 
 
@@ -50,12 +51,8 @@ def print_decoded(env: Environment, doc: dict[str, Any]) -> None:
     console.print(claims_table(doc["claims"], title="claims"))
     exp = doc["claims"].get("exp")
     if isinstance(exp, (int, float)):
-        left = exp - time.time()
         console.print()
-        if left > 0:
-            console.print(Text(f"expires in {humanize_delta(left)}", style="green"))
-        else:
-            console.print(Text(f"EXPIRED {humanize_delta(left)} ago", style="bold red"))
+        console.print(_expiry(exp - time.time()))
     ver = doc.get("verification")
     if not ver:
         console.print(Text("signature not checked: --verify checks it", style="dim"))
