@@ -25,6 +25,12 @@ class ExitCode(IntEnum):
     PIPE_CLOSED = 141
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """text on one line (white space runs folded to one space), at most limit characters."""
+    folded = " ".join(text.split())
+    return folded if len(folded) <= limit else folded[: limit - 1] + "…"
+
+
 class CrgrpcError(Exception):
     """A failure with a one-line message and optional hint lines."""
 
@@ -38,8 +44,14 @@ class CrgrpcError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    # The session the failure happened in (what was sent), attached by
+    # core.session; core.hints reads it. None for failures before any session.
+    session: object | None = None
+    explained: bool = False  # core.hints.explain ran
+
     def with_hints(self, *hints: str) -> CrgrpcError:
-        self.hints = self.hints + tuple(h for h in hints if h)
+        new = tuple(h for h in hints if h and h not in self.hints)
+        self.hints = self.hints + new
         return self
 
 
@@ -56,6 +68,11 @@ class ConnectError(CrgrpcError):
 
     exit_code = ExitCode.CONNECTION
 
+    def __init__(self, message: str, *hints: str, reason: str = "", details: str = "") -> None:
+        super().__init__(message, *hints)
+        self.reason = reason  # the short classification ("connection refused")
+        self.details = details  # gRPC's own words, scrubbed
+
 
 class SchemaError(CrgrpcError):
     exit_code = ExitCode.SCHEMA
@@ -63,17 +80,21 @@ class SchemaError(CrgrpcError):
 
 class RequestDataError(CrgrpcError):
     exit_code = ExitCode.REQUEST_DATA
+    cancelled = False  # True when a bad message cancelled a call already made
 
 
 class RpcStatusError(CrgrpcError):
     """The server (or a front end) answered with a non-OK gRPC status."""
 
-    def __init__(self, code: int, name: str, details: str, *hints: str) -> None:
+    def __init__(
+        self, code: int, name: str, details: str, *hints: str, phase: str = "call"
+    ) -> None:
         text = f"{name}: {details}" if details else name
         super().__init__(text, *hints)
         self.code = code
         self.name = name
         self.details = details
+        self.phase = phase  # "call", or "reflection" for the schema's requests
 
     @property
     def exit_code(self) -> int:  # type: ignore[override]

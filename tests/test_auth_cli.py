@@ -555,7 +555,14 @@ def test_the_provider_refreshes_between_calls_of_one_session(
                 method = echo_pb2.DESCRIPTOR.services_by_name["EchoServer"].methods_by_name[
                     "SayHello"
                 ]
-                events = list(invoke(sess.conn, method, [echo_pb2.EchoRequest(name="x")]))
+                events = list(
+                    invoke(
+                        sess.conn.channel,
+                        method,
+                        [echo_pb2.EchoRequest(name="x")],
+                        metadata=sess.conn.metadata(),
+                    )
+                )
                 assert events[-1].ok  # type: ignore[union-attr]
                 tok2 = sess.token
                 assert tok2 is not None and tok2.value != tok1.value

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cloudrun_grpc_cli.core.auth import AuthPlan, plan_auth
+from cloudrun_grpc_cli.core.auth.policy import Withheld
 from cloudrun_grpc_cli.core.target import parse_target
 from cloudrun_grpc_cli.errors import CredentialsError, ExitCode, UsageError
 from cloudrun_grpc_cli.settings import AuthSettings, ChannelSettings
@@ -62,7 +63,8 @@ def test_tls_nothing_found_notice() -> None:
     p = plan("svc.example.com:8443")
     assert p.provider is None
     assert p.notices == (NOTHING,)
-    assert p.withheld == (
+    assert p.withheld is Withheld.NO_CREDENTIALS
+    assert p.withheld_text == (
         "no Google credentials found (tried: GOOGLE_APPLICATION_CREDENTIALS, gcloud ADC file, "
         "metadata server)"
     )
@@ -103,7 +105,7 @@ def test_audience_override_and_authority(key: Path) -> None:
 
 def test_no_auth(key: Path, issuer: Issuer) -> None:
     p = plan(RUN_APP, AuthSettings(key_file=key, auth=False))
-    assert (p.provider, p.withheld, p.notices) == (None, "--no-auth", ())
+    assert (p.provider, p.withheld, p.withheld_text, p.notices) == (None, Withheld.NO_AUTH, "--no-auth", ())
     assert p.metadata() == []
     assert issuer.requests == []
 
@@ -128,7 +130,8 @@ def test_key_file_with_impersonation_is_allowed(key: Path, issuer: Issuer) -> No
 def test_user_header_wins(key: Path) -> None:
     p = plan(RUN_APP, AuthSettings(key_file=key), headers=("authorization",))
     assert p.provider is None
-    assert p.withheld == "your own -H authorization header is sent"
+    assert p.withheld is Withheld.USER_HEADER
+    assert p.withheld_text == "your own -H authorization header is sent"
     assert p.notices == ("--key-file not used: your -H authorization header is sent instead",)
     assert p.metadata() == []
 
@@ -164,7 +167,7 @@ def test_plaintext_without_asking_sends_nothing(key: Path, gcloud_user: Path) ->
     assert p.provider is None
     assert p.notices == ()
     assert (
-        p.withheld == "a plaintext target gets a token only when asked (--auth or a token source)"
+        p.withheld_text == "a plaintext target gets a token only when asked (--auth or a token source)"
     )
     p = plan("localhost:50051", plaintext=True)
     assert p.provider is None
@@ -204,7 +207,7 @@ def test_insecure_not_asked(gcloud_user: Path) -> None:
     p = plan("api.example.com:443", channel=ChannelSettings(insecure=True))
     assert p.provider is None
     assert (
-        p.withheld == "a --insecure target gets a token only when asked (--auth or a token source)"
+        p.withheld_text == "a --insecure target gets a token only when asked (--auth or a token source)"
     )
 
 
@@ -283,7 +286,7 @@ def test_gcloud_user_token_withheld_elsewhere(gcloud_user: Path, issuer: Issuer)
         "that user may invoke; --auth sends it anyway"
     )
     assert p.notices == (why,)
-    assert p.withheld == why
+    assert p.withheld_text == why
     assert issuer.requests == []
 
 

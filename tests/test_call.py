@@ -140,6 +140,7 @@ def test_full_output_document(server: str) -> None:
         "messages": [{"message": "Hello f from K_REVISION local"}],
         "trailers": {"rpctrailerkey": "val"},
         "status": {"code": 0, "name": "OK", "message": "", "details": []},
+        "error": None,
     }
 
 
@@ -178,6 +179,7 @@ def test_events_unary_failure(server: str) -> None:
         {"event": "headers", "metadata": {"rpcheaderkey": "val"}},
         {"event": "trailers", "metadata": {"rpctrailerkey": "val"}},
         {"event": "status", "code": 5, "name": "NOT_FOUND", "message": "fail_code 5 requested before replying", "details": []},
+        {"event": "error", "exit_code": 69, "message": "NOT_FOUND: fail_code 5 requested before replying", "hints": []},
     ]
 
 
@@ -454,7 +456,11 @@ def test_full_output_written_when_connection_fails() -> None:
     assert r.code == 4
     doc = r.json
     assert doc["method"] == "echo.EchoServer/SayHello"
-    assert doc["status"] is None and doc["messages"] == []
+    assert doc["status"] == {
+        "code": 14, "name": "UNAVAILABLE",
+        "message": "cannot connect to 127.0.0.1:1: connection refused", "details": [],
+    }
+    assert doc["messages"] == []
     assert doc["error"]["exit_code"] == 4
     assert doc["error"]["message"] == "cannot connect to 127.0.0.1:1: connection refused"
     assert r.stderr.splitlines()[0] == "error: cannot connect to 127.0.0.1:1: connection refused"

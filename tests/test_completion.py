@@ -137,14 +137,18 @@ def test_completion_sends_a_cached_token_and_never_mints(tmp_path: Path) -> None
         with echo_server(tls=certs, interceptors=(check,)) as s:
             target = f"https://localhost:{s.port}"
             # Without a cached token the server refuses reflection: nothing offered, nothing minted.
-            offered, _ = complete(f"crgrpc call {target} --cacert {certs.ca} echo.", 5)
+            line = f"crgrpc call {target} --cacert {certs.ca} --key-file {key} echo."
+            offered, _ = complete(line, 7)
             assert offered == [] and issuer.count("/token") == 0
             # A call with the key mints and caches a token (not the schema).
             r = run("list", target, "--cacert", str(certs.ca), "--key-file", str(key), "--no-schema-cache")
             assert r.code == 0 and issuer.count("/token") == 1
-            offered, _ = complete(f"crgrpc call {target} --cacert {certs.ca} echo.", 5)
+            offered, _ = complete(line, 7)
             assert offered == METHODS
             assert issuer.count("/token") == 1  # completion reused it, never minted
+            # The cached token is the key's: completing without the key sends none.
+            offered, _ = complete(f"crgrpc call {target} --cacert {certs.ca} --no-schema-cache echo.", 6)
+            assert offered == [] and issuer.count("/token") == 1
     finally:
         issuer.stop()
 

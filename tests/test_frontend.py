@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cloudrun_grpc_cli.core.auth.jwt import expiry_text as exp_text
+from cloudrun_grpc_cli.core.hints import explain
 
-from cloudrun_grpc_cli.cli.diagnose import diagnose_error, exp_text
 from cloudrun_grpc_cli.core.auth.jwt import decode_jwt
 from cloudrun_grpc_cli.core.session import open_session
 from cloudrun_grpc_cli.core.target import parse_target
@@ -145,24 +146,24 @@ def test_reflection_401_is_explained_like_the_call(issuer: Issuer) -> None:
     assert err_lines(r)[1:] == [*hints_401(token, "--token"), HINT_CUSTOM_DOMAIN, HINT_SERVERLESS]
 
 
-def test_reflection_403_diagnosed_by_diagnose_error(issuer: Issuer) -> None:
-    """The hook for reflection failures: diagnose_error on a real session's reflection call."""
+def test_reflection_403_diagnosed_by_explain(issuer: Issuer) -> None:
+    """Reflection failures carry their session; core.hints.explain reads what was sent."""
     token = issuer.id_token(AUD, email=KEY_SA)
     with front_end(403) as fe:
         settings = Settings(
             channel=ChannelSettings(plaintext=True),
             auth=AuthSettings(token=token, auth=True),
         )
-        sess = open_session(parse_target(f"localhost:{fe.port}", plaintext=True), settings)
-        try:
-            with pytest.raises(RpcStatusError) as info:
+        with pytest.raises(RpcStatusError) as info:
+            with open_session(parse_target(f"localhost:{fe.port}", plaintext=True), settings) as sess:
                 sess.schema().list_services()
-        finally:
-            sess.close()
-    err = diagnose_error(info.value, sess, settings)
+    err = info.value
+    assert err.session is sess
+    assert err.hints == ()
+    explain(err)
     assert err.exit_code == 71
     assert [f"hint: {h}" for h in err.hints] == hints_403(KEY_SA, "--token")
-    diagnose_error(err, sess, settings)  # once only
+    explain(err)  # once only
     assert len(err.hints) == 2
 
 

@@ -53,5 +53,51 @@ def test_layer_imports(layer: str) -> None:
 
 def test_the_check_sees_relative_imports() -> None:
     names = imported_names(PKG / "cli" / "call.py")
-    assert "cloudrun_grpc_cli.core.invoke" in names
+    assert "cloudrun_grpc_cli.core.calls" in names
     assert "cloudrun_grpc_cli.errors" in names
+
+
+# --- dependencies' private APIs: one adapter module each ------------------------------------
+
+PRIVATE = {
+    r"typer\._click": "cli/clickcompat.py",  # typer's vendored Click
+    r"(?<!self)\._channel\b|[\"']_channel[\"']": "core/grpcadapter.py",  # grpcio's Cython channel
+}
+
+
+@pytest.mark.parametrize("needle", sorted(PRIVATE))
+def test_private_apis_live_in_one_adapter(needle: str) -> None:
+    import re
+
+    users = sorted(
+        str(path.relative_to(PKG)) for path in PKG.rglob("*.py")
+        if "__pycache__" not in path.parts and "_pb2" not in path.name
+        and re.search(needle, path.read_text())
+    )
+    assert users == [PRIVATE[needle]], f"{needle} is used outside its adapter: {users}"
+
+
+def test_grpc_adapter_still_reaches_grpcio_internals() -> None:
+    import grpc
+
+    from cloudrun_grpc_cli.core import grpcadapter
+
+    channel = grpc.insecure_channel("127.0.0.1:1")
+    try:
+        assert grpcadapter.core_channel(channel) is not None, (
+            "grpcio no longer has Channel._channel with check/watch_connectivity_state: "
+            "update core/grpcadapter.py (crgrpc falls back to subscribe(), which slows close())"
+        )
+        assert grpcadapter.state(channel) in range(5)
+    finally:
+        channel.close()
+
+
+def test_click_adapter_still_finds_no_args_is_help() -> None:
+    from cloudrun_grpc_cli.cli import clickcompat
+
+    cls = clickcompat.no_args_is_help_error()
+    assert cls.__name__ == "NoArgsIsHelpError", "typer moved NoArgsIsHelpError: update cli/clickcompat.py"
+    assert cls.__module__.startswith("typer._click"), (
+        f"typer no longer vendors Click as typer._click ({cls.__module__}): update cli/clickcompat.py"
+    )

@@ -1,14 +1,15 @@
 """Dynamic shell completion of METHOD, SERVICE and SYMBOL from the server.
 
-Reads the schema cache first; on a miss, asks the server by reflection with
-a short deadline, sending only a token already in the token cache (never
-minting). Anything that goes wrong offers nothing, quickly and silently:
-completion must never print an error into someone's prompt.
+Builds the same settings and session as the command being completed (its
+-H headers, --serverless-auth, TLS options, named target), with two
+differences: the session's token policy is "cached" (only a token already in
+the token cache is sent; completion never mints), and the deadlines are
+short. The schema cache is read first. Anything that goes wrong offers
+nothing, quickly and silently: completion must never print into a prompt.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 CONNECT_TIMEOUT = 1.0
@@ -23,69 +24,56 @@ def _names(ctx: Any, what: str) -> list[str]:
         return []
 
 
+def _settings(params: dict[str, Any]) -> tuple[Any, Any]:
+    """The Target and Settings the command itself would use, with short deadlines."""
+    from .build import build_settings, build_target
+    from .config import apply_config
+    from .console import current_env
+    from .options import _DEFAULTS, OPTION_NAMES, CommonOptions
+
+    given = {
+        name: _typed(name, params[name])
+        for name in OPTION_NAMES
+        if name in params and params[name] is not None and params[name] != _DEFAULTS[name]
+    }
+    opts = CommonOptions(**{**_DEFAULTS, **given}, origins={n: "flag" if n in given else "default" for n in OPTION_NAMES})
+    opts, target_text = apply_config(opts, params["target"])
+    settings = build_settings(opts, current_env(), allowed_modes=("pretty", "json", "full", "events"))
+    channel = settings.channel._replace(
+        connect_timeout=CONNECT_TIMEOUT, reflection_timeout=REFLECTION_TIMEOUT
+    )
+    return build_target(target_text or params["target"], opts), settings._replace(channel=channel)
+
+
+def _typed(name: str, value: Any) -> Any:
+    """Click hands completion some values unconverted: paths come as text."""
+    from pathlib import Path
+
+    from .options import _SPECS
+
+    kind = str(_SPECS[name][0])
+    if "Path" not in kind:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [Path(v) for v in value]
+    return Path(value)
+
+
 def _names_or_raise(ctx: Any, what: str) -> list[str]:
-    from ..core.schema import read_cached_methods, read_cached_services
-    from ..core.session import schema_cache_key
-    from ..settings import ChannelSettings, Settings
+    from ..core.schema import method_name, read_cached_methods, read_cached_services
+    from ..core.session import open_session, schema_cache_key
 
     params = ctx.params
-    target_text = params.get("target")
-    if not target_text:
+    if not params.get("target"):
         return []
-    target_text, table = _named_target(target_text, params)
-    plaintext = bool(params.get("plaintext") or table.get("plaintext"))
-    authority = params.get("authority") or table.get("authority")
-    from ..core.target import parse_target
-
-    target = parse_target(target_text, plaintext=plaintext)
-    cacert = params.get("cacert") or table.get("cacert")
-    settings = Settings(
-        channel=ChannelSettings(
-            plaintext=plaintext,
-            authority=authority,
-            cacert=Path(cacert) if cacert else None,
-            insecure=bool(params.get("insecure") or table.get("insecure")),
-        )
-    )
+    target, settings = _settings(params)
     key = schema_cache_key(target, settings)
-    cached = read_cached_services(key) if what == "service" else read_cached_methods(key)
-    if cached:
-        return cached
-    return _ask_server(target, settings, key, what, params, table)
-
-
-def _named_target(text: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Resolve a named target from the config file (any problem: offer nothing)."""
-    from .config import load_config, named_target
-
-    data, _ = load_config(params.get("config"))
-    return named_target(data, text)
-
-
-def _ask_server(
-    target: Any, settings: Any, key: str, what: str, params: dict[str, Any], table: dict[str, Any]
-) -> list[str]:
-    from ..core.channel import Connection
-    from ..core.schema import cached_reflection_source
-
-    channel_settings = settings.channel._replace(connect_timeout=CONNECT_TIMEOUT)
-    audience = params.get("audience") or table.get("audience") or target.default_audience(
-        channel_settings.authority
-    )
-    from ..core.auth.cache import TokenCache
-
-    token = TokenCache().find(audience) if audience and target.tls else None
-    auth_md = [("authorization", f"Bearer {token}")] if token else []
-    conn = Connection(target, channel_settings, lambda: auth_md)
-    try:
-        conn.wait_connected()
-        source = cached_reflection_source(
-            conn.channel,
-            metadata=conn.metadata,
-            timeout=REFLECTION_TIMEOUT,
-            address=target.address,
-            cache_key=key,
-        )
+    if settings.schema.schema_cache:
+        cached = read_cached_services(key) if what == "service" else read_cached_methods(key)
+        if cached:
+            return cached
+    with open_session(target, settings, tokens="cached") as sess:
+        source = sess.schema()
         services = source.list_services()
         if what == "service":
             return services
@@ -94,11 +82,8 @@ def _ask_server(
             load(services)
         out: list[str] = []
         for name in services:
-            svc = source.find_service(name)
-            out.extend(f"{svc.full_name}/{m.name}" for m in svc.methods)
+            out.extend(method_name(m) for m in source.find_service(name).methods)
         return out
-    finally:
-        conn.close()
 
 
 def _filter(names: list[str], incomplete: str) -> list[str]:

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
 
 from ..errors import CrgrpcError, UsageError
 from ..render.env import Environment
 
+if TYPE_CHECKING:
+    from ..render.sinks import Sink
+
 _ENV: ContextVar[Environment | None] = ContextVar("crgrpc_env", default=None)
+# The sink of the running command: the error boundary (cli.main) reports a
+# failure into it before printing the error line.
+SINK: ContextVar[Sink | None] = ContextVar("crgrpc_sink", default=None)
 
 
 def current_env() -> Environment:
@@ -28,6 +35,15 @@ def push_env(env: Environment) -> Token[Environment | None]:
 
 def pop_env(token: Token[Environment | None]) -> None:
     _ENV.reset(token)
+
+
+def set_sink(sink: Sink | None) -> None:
+    """The running command's sink: on a failure, cli.main reports into it and finishes it."""
+    SINK.set(sink)
+
+
+def active_sink() -> Sink | None:
+    return SINK.get()
 
 
 def _style(env: Environment, text: str, code: str) -> str:

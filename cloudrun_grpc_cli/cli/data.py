@@ -17,7 +17,6 @@ class RequestData:
 
     messages: list[dict[str, Any]] | None  # None: stream from `stream`
     stream: IO[str] | None = None
-    given: bool = True
 
     def iterate(self) -> Iterator[dict[str, Any]]:
         if self.messages is not None:
@@ -44,7 +43,7 @@ def _lines(stream: IO[str]) -> Iterator[str]:
 def load_data(spec: str | None, stdin: IO[str], *, streaming: bool) -> RequestData:
     """Read -d now. `streaming` (client/bidi from @-) defers reading stdin."""
     if spec is None:
-        return RequestData(messages=[], given=False)
+        return RequestData(messages=[])
     if spec == "@-":
         if streaming:
             return RequestData(messages=None, stream=stdin)

@@ -45,7 +45,7 @@ def list_cmd(
     *,
     opts: CommonOptions,
 ) -> None:
-    from ..core.schema import method_kind
+    from ..core.schema import method_kind, method_name
     from .runner import prepare, session
 
     tgt, settings, env = prepare(target, opts, allowed_modes=MODES)
@@ -57,7 +57,7 @@ def list_cmd(
             svc = schema.find_service(service)
             rows = [
                 {
-                    "method": f"{svc.full_name}/{m.name}",
+                    "method": method_name(m),
                     "kind": method_kind(m),
                     "request": m.input_type.full_name,
                     "response": m.output_type.full_name,

@@ -11,7 +11,7 @@ import typer
 from .. import __version__
 from ..errors import CrgrpcError, ExitCode, UsageError
 from ..render.env import Environment
-from .console import current_env, pop_env, print_error, push_env
+from .console import SINK, active_sink, current_env, pop_env, print_error, push_env
 
 HELP = """A gRPC client for services behind Google Cloud Run's authentication.
 
@@ -103,12 +103,19 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     _silence_grpc(args)
     env = env or Environment()
     env_token = push_env(env)
+    sink_token = SINK.set(None)
     debug = "--debug" in args
     _register(args)
     command = typer.main.get_command(app)
     if os.environ.get("_CRGRPC_COMPLETE"):
         # Shell completion: Click's own machinery answers and exits.
-        command.main(args=args, prog_name="crgrpc")
+        try:
+            command.main(args=args, prog_name="crgrpc")
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 0
+        finally:
+            SINK.reset(sink_token)
+            pop_env(env_token)
         return 0
     try:
         # What Click's main() does, minus its handling of errors and EPIPE
@@ -119,20 +126,26 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     except typer.Exit as e:
         return int(e.exit_code)
     except CrgrpcError as e:
+        # The error boundary: hints once (core.hints), the sink's document, the error line.
+        from ..core.hints import explain
+
+        explain(e)
+        _report(e)
         print_error(e, env)
         if debug:
             _print_traceback(env)
         return int(e.exit_code)
     except typer.TyperException as e:
-        from typer._click.exceptions import NoArgsIsHelpError
+        from .clickcompat import is_no_args_help
 
-        if isinstance(e, NoArgsIsHelpError):
+        if is_no_args_help(e):
             env.stdout.write(e.format_message() + "\n")
             return 0
         err = _usage_error(e)
         print_error(err, env)
         return int(getattr(e, "exit_code", ExitCode.USAGE) or ExitCode.USAGE)
     except (KeyboardInterrupt, typer.Abort):
+        _report(None)
         _quiet_stdout(env)
         env.stderr.write("error: interrupted\n")
         return ExitCode.INTERRUPTED
@@ -151,7 +164,23 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             _print_traceback(env)
         return ExitCode.INTERNAL
     finally:
+        SINK.reset(sink_token)
         pop_env(env_token)
+
+
+def _report(err: CrgrpcError | None) -> None:
+    """Write the failure into the running command's sink (its document), if any."""
+    sink = active_sink()
+    if sink is None:
+        return
+    from ..render.sinks import failure_of, interrupted
+
+    SINK.set(None)
+    try:
+        sink.fail(failure_of(err) if err is not None else interrupted())
+        sink.finish()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
 
 
 def _print_traceback(env: Environment) -> None:

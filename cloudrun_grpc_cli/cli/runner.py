@@ -1,12 +1,15 @@
-"""Shared steps of list, describe and call: settings, session, protoset-out, notices."""
+"""Shared steps of list, describe and call: settings, then the core session.
+
+`prepare` turns what the user typed into a Target and Settings; `session`
+opens core.session.open_session with the notices and the spinner around it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING
 
-from ..errors import RpcStatusError
 from ..render.env import Environment
 from ..settings import Settings
 from .build import build_settings, build_target
@@ -42,6 +45,7 @@ def prepare(
 def session(
     target: Target, settings: Settings, env: Environment, progress: Progress | None = None
 ) -> Iterator[Session]:
+    """The core session for target; failures inside carry it (core.hints reads it)."""
     from ..core.session import open_session
 
     if settings.channel.insecure and target.tls:
@@ -50,23 +54,14 @@ def session(
             "(no protection against interception)",
             env,
         )
-    if progress is not None:
-        with progress.stage(f"minting a token and connecting to {target.address}…"):
-            sess = open_session(target, settings)
-    else:
+    stage = (
+        progress.stage(f"minting a token and connecting to {target.address}…")
+        if progress is not None
+        else nullcontext()
+    )
+    with stage:
         sess = open_session(target, settings)
     for line in sess.plan.notices:
         notice(line, env)
-    try:
+    with sess:
         yield sess
-        if settings.schema.protoset_out is not None:
-            from ..core.schema import write_protoset
-
-            write_protoset(sess.schema(), settings.schema.protoset_out)
-    except RpcStatusError as e:  # on reflection too: explain 401/403 from what was sent
-        from .diagnose import diagnose_error
-
-        diagnose_error(e, sess, settings)
-        raise
-    finally:
-        sess.close()

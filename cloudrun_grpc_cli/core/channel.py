@@ -18,7 +18,9 @@ import grpc
 
 from ..errors import ConnectError, UsageError
 from ..settings import ChannelSettings, Header
-from .rpcerrors import connect_error, remember_secrets
+from . import grpcadapter
+from .rpcerrors import connect_error
+from .secrets import SECRETS, Secrets
 from .target import Target
 
 MetadataFn = Callable[[], list[tuple[str, str]]]
@@ -178,11 +180,15 @@ class Connection:
         target: Target,
         settings: ChannelSettings,
         auth_metadata: MetadataFn | None = None,
+        secrets: Secrets = SECRETS,
     ) -> None:
         self.target = target
         self.settings = settings
+        self.secrets = secrets
         self._auth_metadata = auth_metadata
         self.connected = False
+        # What the last RPC (reflection's or the call's) was sent with.
+        self.last_metadata: list[tuple[str, str | bytes]] = []
         self._user_headers: list[tuple[str, str | bytes]] = list(settings.headers)
         self.channel = self._dial()
 
@@ -221,7 +227,8 @@ class Connection:
         md: list[tuple[str, str | bytes]] = list(self._user_headers)
         if self._auth_metadata is not None:
             md.extend(self._auth_metadata())
-        remember_secrets(md)
+        self.secrets.remember(md)
+        self.last_metadata = md
         return md
 
     def wait_connected(self, timeout: float | None = None) -> None:
@@ -246,10 +253,8 @@ class Connection:
         between calls is waited for instead of failing the RPC fast."""
         if self.settings.retries <= 0 or not self.connected:
             return
-        core = getattr(self.channel, "_channel", None)
-        if core is None or not hasattr(core, "check_connectivity_state"):
-            return
-        if core.check_connectivity_state(True) == _READY:
+        state = grpcadapter.state(self.channel)
+        if state is None or state == grpcadapter.READY:
             return
         self.connected = False
         self.wait_connected()
@@ -267,36 +272,30 @@ class Connection:
         self.channel.close()
 
 
-_READY = 2
-_TRANSIENT_FAILURE = 3
-
-
 def _wait_for_state(
     channel: grpc.Channel, timeout: float, *, stop_on_failure: bool
 ) -> grpc.ChannelConnectivity | None:
     """Watch the channel's state in this thread until READY (or a failure).
 
-    grpc's public subscribe() starts a polling thread that makes close() wait
-    up to 0.2 s; watching the core channel directly costs nothing. Falls back
-    to subscribe() should grpc's internals change.
+    Through grpcadapter (free), or grpc's public subscribe() should grpc's
+    internals change.
     """
-    core = getattr(channel, "_channel", None)
-    if core is None or not hasattr(core, "watch_connectivity_state"):
+    state = grpcadapter.state(channel)
+    if state is None:
         return _wait_by_subscribe(channel, timeout, stop_on_failure=stop_on_failure)
+    ready, failing = grpcadapter.READY, grpcadapter.TRANSIENT_FAILURE
     deadline = time.monotonic() + timeout
-    state = core.check_connectivity_state(True)
     while True:
-        if state == _READY or (state == _TRANSIENT_FAILURE and stop_on_failure):
+        if state == ready or (state == failing and stop_on_failure):
             break
         left = deadline - time.monotonic()
         if left <= 0:
             break
         # Short slices keep Ctrl-C responsive.
-        core.watch_connectivity_state(state, time.time() + min(left, 0.25))
-        state = core.check_connectivity_state(True)
-    if state == _READY:
+        state = grpcadapter.watch(channel, state, min(left, 0.25))
+    if state == ready:
         return grpc.ChannelConnectivity.READY
-    if state == _TRANSIENT_FAILURE:
+    if state == failing:
         return grpc.ChannelConnectivity.TRANSIENT_FAILURE
     return None
 

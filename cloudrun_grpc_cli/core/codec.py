@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from ..errors import RequestDataError
+from ..errors import RequestDataError, one_line
 
 _WS = " \t\r\n"
 
@@ -217,17 +217,12 @@ def to_message(
     except RecursionError:
         raise RequestDataError(f"request data: message {index} is nested too deeply") from None
     except (ValueError, TypeError, OverflowError) as e:
-        raise RequestDataError(f"request data: message {index}: {_one_line(str(e))}") from None
+        raise RequestDataError(f"request data: message {index}: {one_line(str(e))}") from None
     return msg
 
 
 _PARSE_PREFIX = re.compile(r"^Failed to parse (\w+) field: ")
 _NO_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "((?:[^"\\]|\\.)*)"')
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _parse_error(
@@ -254,7 +249,7 @@ def _parse_error(
         if not allow_unknown:
             hint += "; --allow-unknown-fields skips unknown ones"
     where = f"field {_show_path(path)}: " if path else ""
-    return RequestDataError(f"request data: message {index}: {where}{_one_line(text)}", hint)
+    return RequestDataError(f"request data: message {index}: {where}{one_line(text)}", hint)
 
 
 def _find_message(msg: Message, full_name: str) -> Any:

@@ -1,6 +1,6 @@
-"""The events of one call, in order: Headers, Message*, Trailers, Status.
+"""The events of one call, in order: Started, Headers, Message*, Trailers, Status.
 
-Renderers consume these; invoke produces them. Metadata is kept as gRPC
+Renderers consume these; core.calls produces them. Metadata is kept as gRPC
 gives it (a sequence of key/value pairs, `-bin` values as bytes).
 """
 
@@ -13,6 +13,16 @@ from typing import Any, NamedTuple, Union
 from google.protobuf.message import Message as ProtoMessage
 
 Metadata = Sequence[tuple[str, "str | bytes"]]
+
+
+class Started(NamedTuple):
+    """The call is about to be sent: what it is and exactly what it carries."""
+
+    method: str  # pkg.Service/Method
+    kind: str  # unary | server | client | bidi
+    target: str  # the address dialed
+    request_metadata: Metadata  # as sent (renderers redact the secret headers)
+    token: Any = None  # the IdToken sent, or None
 
 
 class Headers(NamedTuple):
@@ -34,14 +44,13 @@ class Status(NamedTuple):
     message: str
     details: tuple[dict[str, Any], ...] | list[dict[str, Any]] = ()
     elapsed_ms: float = 0.0
-    local: bool = False  # decided by this client (deadline, cancel), not sent by a server
 
     @property
     def ok(self) -> bool:
         return self.code == 0
 
 
-Event = Union[Headers, Message, Trailers, Status]  # noqa: UP007  (a runtime alias on 3.10)
+Event = Union[Started, Headers, Message, Trailers, Status]  # noqa: UP007  (a runtime alias on 3.10)
 
 
 def metadata_to_json(md: Metadata | None) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import MethodDescriptor
@@ -18,25 +18,13 @@ from google.protobuf.message import Message as ProtoMessage
 from google.protobuf.message_factory import GetMessageClass
 
 from ..errors import CrgrpcError, RequestDataError
-from .channel import Connection
 from .events import Event, Headers, Message, Metadata, Status, Trailers
-from .rpcerrors import scrub, status_of
+from .rpcerrors import status_of
+from .schema.resolve import method_kind, method_name
+from .secrets import scrub as default_scrub
 
-Kind = Literal["unary", "server", "client", "bidi"]
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
-
-
-def kind_of(method: MethodDescriptor) -> Kind:
-    cs, ss = method.client_streaming, method.server_streaming
-    if cs and ss:
-        return "bidi"
-    if cs:
-        return "client"
-    return "server" if ss else "unary"
-
-
-def method_path(method: MethodDescriptor) -> str:
-    return f"/{method.containing_service.full_name}/{method.name}"
+Scrub = Callable[[str], str]
 
 
 def _serialize(msg: ProtoMessage) -> bytes:
@@ -111,29 +99,31 @@ def status_details(trailers: Metadata | None) -> list[dict[str, Any]]:
     return out
 
 
-def _strip_details(md: Metadata | None) -> Metadata:
-    return tuple((k, v) for k, v in _scrubbed(md) if k != STATUS_DETAILS_KEY)
+def _strip_details(md: Metadata | None, scrub: Scrub) -> Metadata:
+    return tuple((k, v) for k, v in _scrubbed(md, scrub) if k != STATUS_DETAILS_KEY)
 
 
-def _scrubbed(md: Metadata | None) -> Metadata:
+def _scrubbed(md: Metadata | None, scrub: Scrub) -> Metadata:
     """Metadata from the server without any credential we sent (a server may echo it)."""
     return tuple((k, scrub(v) if isinstance(v, str) else v) for k, v in md or ())
 
 
 def invoke(
-    conn: Connection,
+    channel: Any,
     method: MethodDescriptor,
     requests: Iterable[ProtoMessage],
     *,
+    metadata: Metadata,
     timeout: float | None = None,
+    scrub: Scrub = default_scrub,
 ) -> Iterator[Event]:
     """Yield Headers, Message*, Trailers, Status. Raises RequestDataError when the
     request stream fails (after the call is cancelled)."""
-    kind = kind_of(method)
-    path = method_path(method)
+    kind = method_kind(method)
+    path = "/" + method_name(method)
     response_cls = GetMessageClass(method.output_type)
     deserialize = response_cls.FromString
-    md = conn.metadata()
+    md = list(metadata)
     start = time.monotonic()
     reqs = _Requests(requests)
     call: Any
@@ -143,22 +133,22 @@ def invoke(
             raise reqs.error
         request = first if first is not None else GetMessageClass(method.input_type)()
         if kind == "unary":
-            mc: Any = conn.channel.unary_unary(path, _serialize, deserialize)
+            mc: Any = channel.unary_unary(path, _serialize, deserialize)
             call = mc.future(request, metadata=md, timeout=timeout)
         else:
-            mc = conn.channel.unary_stream(path, _serialize, deserialize)
+            mc = channel.unary_stream(path, _serialize, deserialize)
             call = mc(request, metadata=md, timeout=timeout)
     elif kind == "client":
-        mc = conn.channel.stream_unary(path, _serialize, deserialize)
+        mc = channel.stream_unary(path, _serialize, deserialize)
         call = mc.future(reqs, metadata=md, timeout=timeout)
     else:
-        mc = conn.channel.stream_stream(path, _serialize, deserialize)
+        mc = channel.stream_stream(path, _serialize, deserialize)
         call = mc(reqs, metadata=md, timeout=timeout)
     reqs.bind(call)
 
     finished = False
     try:
-        yield Headers(_scrubbed(call.initial_metadata()))
+        yield Headers(_scrubbed(call.initial_metadata(), scrub))
         count = 0
         if kind in ("unary", "client"):
             try:
@@ -181,12 +171,14 @@ def invoke(
             finished = True
             err = reqs.error
             sent = reqs.sent
-            raise RequestDataError(
+            cancelled = RequestDataError(
                 f"{err.message} (call cancelled after {sent} message{'s' if sent != 1 else ''} sent)",
                 *err.hints,
             )
+            cancelled.cancelled = True  # the call was made and cancelled: status CANCELLED
+            raise cancelled
         trailers = call.trailing_metadata()
-        yield Trailers(_strip_details(trailers))
+        yield Trailers(_strip_details(trailers, scrub))
         num, name = status_of(call.code())
         finished = True
         yield Status(

@@ -1,21 +1,30 @@
-"""One CLI invocation's connection to a target: auth plan, channel, schema.
+"""One connection to a target, as every command uses it: auth plan, channel, schema.
 
-Order matters and is the contract: parse, plan auth and mint the token
-(exit 3 before any connection), dial and wait for the connection (exit 4),
-then ask for the schema (exit 5 / 64+N).
+`open_session` is the core's entry point for list, describe, call, completion
+and the demo. Order matters and is the contract: parse, plan auth and mint
+the token (exit 3 before any connection), dial and wait for the connection
+(exit 4), then ask for the schema (exit 5 / 64+N). A failure inside
+`with open_session(...)` carries the session (`err.session`), so core.hints
+can explain it from what was really sent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING
 
+from ..errors import CrgrpcError
 from ..settings import Settings
 from .channel import Connection
+from .secrets import SECRETS, Secrets
 from .target import Target
 
 if TYPE_CHECKING:
+    from google.protobuf.descriptor import MethodDescriptor
+
     from .auth import AuthPlan, IdToken
+    from .auth.policy import TokenPolicy
     from .schema import SchemaSource
 
 
@@ -25,19 +34,51 @@ class Session:
     settings: Settings
     plan: AuthPlan
     conn: Connection
+    secrets: Secrets = SECRETS
     _schema: SchemaSource | None = None
 
     @property
     def token(self) -> IdToken | None:
+        """The token the last RPC carried (None when none was sent)."""
         return self.plan.current()
+
+    @property
+    def sent_metadata(self) -> list[tuple[str, str | bytes]]:
+        """The metadata the last RPC (reflection's or the call's) was sent with."""
+        return self.conn.last_metadata
 
     def schema(self) -> SchemaSource:
         if self._schema is None:
             self._schema = open_schema(self)
         return self._schema
 
+    def resolve(self, method_text: str) -> MethodDescriptor:
+        """The method named by text (pkg.Service/Method, Service/Method, Method…)."""
+        from .schema import resolve_method
+
+        self.conn.wait_connected()
+        return resolve_method(self.schema(), method_text)
+
     def close(self) -> None:
         self.conn.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc is None:
+                out = self.settings.schema.protoset_out
+                if out is not None and self._schema is not None:
+                    from .schema import write_protoset
+
+                    write_protoset(self._schema, out)
+            elif isinstance(exc, CrgrpcError) and exc.session is None:
+                exc.session = self
+        finally:
+            self.close()
 
 
 def schema_cache_key(target: Target, settings: Settings) -> str:
@@ -64,12 +105,20 @@ def open_schema(session: Session) -> SchemaSource:
     )
 
 
-def open_session(target: Target, settings: Settings) -> Session:
-    """Plan auth and mint (before dialing), then build the channel."""
+def open_session(
+    target: Target, settings: Settings, *, tokens: TokenPolicy = "mint"
+) -> Session:
+    """Plan auth and mint (before dialing), then build the channel.
+
+    tokens="cached" sends only a token already cached and never mints
+    (completion); a credentials problem then sends no token instead of failing.
+    """
     from .auth import plan_auth
 
     user_headers = [name for name, _ in settings.channel.headers]
-    plan = plan_auth(target, settings.channel, settings.auth, user_headers=user_headers)
+    plan = plan_auth(
+        target, settings.channel, settings.auth, user_headers=user_headers, policy=tokens
+    )
     plan.metadata()  # mint now: a credentials failure is exit 3, before any connection
     conn = Connection(target, settings.channel, plan.metadata)
     return Session(target=target, settings=settings, plan=plan, conn=conn)

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..core.auth.jwt import expiry_phrase
 from ..core.auth.jwt import humanize_delta as humanize
 
 TIME_CLAIMS = ("iat", "exp", "nbf", "auth_time")
@@ -20,7 +21,7 @@ def describe_time(name: str, value: Any, now: float | None = None) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
     delta = value - now
     if name == "exp":
-        rel = f"expires in {humanize(delta)}" if delta > 0 else f"EXPIRED {humanize(delta)} ago"
+        rel = expiry_phrase(delta, shout=True)
     else:
         rel = f"{humanize(delta)} ago" if delta <= 0 else f"in {humanize(delta)}"
     return f"{stamp} ({rel})"

@@ -8,11 +8,14 @@ from __future__ import annotations
 import os
 import stat
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..core.codec import dumps, to_json
-from ..core.events import Event, Headers, Message, Status, Trailers, metadata_to_json
-from .callinfo import CallInfo, redact_metadata
+from ..core.events import Event, Headers, Message, Started, Status, Trailers, metadata_to_json
+from .redact import redact_metadata
+
+if TYPE_CHECKING:
+    from .sinks import Failure, SinkOptions
 
 
 def _is_regular_file(out: IO[str]) -> bool:
@@ -25,19 +28,16 @@ def _is_regular_file(out: IO[str]) -> bool:
 class JsonSink:
     """One compact JSON object per response message."""
 
-    def __init__(self, out: IO[str], *, emit_defaults: bool, proto_names: bool) -> None:
+    def __init__(self, out: IO[str], options: SinkOptions) -> None:
         self.out = out
-        self.emit_defaults = emit_defaults
-        self.proto_names = proto_names
+        self.emit_defaults = options.emit_defaults
+        self.proto_names = options.proto_names
         # Each message is flushed as it arrives to a pipe or terminal (a reader may be
         # waiting for it); a regular file is written in blocks and flushed at the end.
         self.flush_each = not _is_regular_file(out)
 
-    def start(self, info: CallInfo) -> None:
-        pass
-
-    def fail(self, code: int, name: str, message: str) -> None:
-        pass
+    def fail(self, failure: Failure) -> None:
+        pass  # messages only: the error line is on stderr
 
     def event(self, ev: Event) -> None:
         if isinstance(ev, Message):
@@ -55,10 +55,26 @@ def status_json(ev: Status) -> dict[str, Any]:
 
 
 class EventsSink(JsonSink):
-    """JSON Lines as things happen: headers, message*, trailers, status."""
+    """JSON Lines as things happen: headers, message*, trailers, status; a failure
+    adds an `error` line (then its status, when no status was written yet)."""
+
+    _status_written = False
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self.out.write(dumps(obj) + "\n")
+        if self.flush_each:
+            self.out.flush()
+
+    def fail(self, failure: Failure) -> None:
+        self._write({"event": "error", **failure.error_json()})
+        if not self._status_written and failure.status is not None:
+            self._write({"event": "status", **failure.status})
+            self._status_written = True
 
     def event(self, ev: Event) -> None:
         obj: dict[str, Any]
+        if isinstance(ev, Started):
+            return
         if isinstance(ev, Headers):
             obj = {"event": "headers", "metadata": metadata_to_json(ev.metadata)}
         elif isinstance(ev, Message):
@@ -72,34 +88,36 @@ class EventsSink(JsonSink):
             obj = {"event": "trailers", "metadata": metadata_to_json(ev.metadata)}
         else:
             obj = {"event": "status", **status_json(ev)}
-        self.out.write(dumps(obj) + "\n")
-        if self.flush_each:
-            self.out.flush()
+            self._status_written = True
+        self._write(obj)
 
 
 class FullSink(JsonSink):
-    """One JSON document for the whole call, written at the end (failures too)."""
+    """One JSON document for the whole command, written at the end. The same
+    keys for success and for every failure: `error` is null on success."""
 
-    def __init__(self, out: IO[str], *, emit_defaults: bool, proto_names: bool) -> None:
-        super().__init__(out, emit_defaults=emit_defaults, proto_names=proto_names)
-        self.doc: dict[str, Any] = {}
+    def __init__(self, out: IO[str], options: SinkOptions, *, method: str = "") -> None:
+        super().__init__(out, options)
         self._start = time.monotonic()
-
-    def start(self, info: CallInfo) -> None:
-        self._start = time.monotonic()
-        self.doc = {
-            "method": info.method,
-            "request_metadata": redact_metadata(info.request_metadata),
-            "token": info.token_claims,
+        self.doc: dict[str, Any] = {
+            "method": method,
+            "request_metadata": {},
+            "token": None,
             "headers": {},
             "messages": [],
             "trailers": {},
             "status": None,
             "elapsed_ms": 0,
+            "error": None,
         }
 
     def event(self, ev: Event) -> None:
-        if isinstance(ev, Headers):
+        if isinstance(ev, Started):
+            self._start = time.monotonic()
+            self.doc["method"] = ev.method
+            self.doc["request_metadata"] = redact_metadata(ev.request_metadata)
+            self.doc["token"] = dict(ev.token.claims) if ev.token is not None else None
+        elif isinstance(ev, Headers):
             self.doc["headers"] = metadata_to_json(ev.metadata)
         elif isinstance(ev, Message):
             self.doc["messages"].append(
@@ -111,15 +129,18 @@ class FullSink(JsonSink):
             self.doc["status"] = status_json(ev)
             self.doc["elapsed_ms"] = round(ev.elapsed_ms, 1)
 
-    def fail(self, code: int, name: str, message: str) -> None:
-        """Record a failure that ended the call without a server status."""
-        if self.doc.get("status") is None:
-            self.doc["status"] = {"code": code, "name": name, "message": message, "details": []}
+    def fail(self, failure: Failure) -> None:
+        """Record a failure: its error, and its status when no server status came."""
+        self.doc["error"] = failure.error_json()
+        if self.doc["status"] is None and failure.status is not None:
+            self.doc["status"] = failure.status
+        if not self.doc["request_metadata"] and failure.request_metadata:
+            self.doc["request_metadata"] = redact_metadata(failure.request_metadata)
+        if self.doc["token"] is None and failure.token is not None:
+            self.doc["token"] = dict(failure.token.claims)
 
     def finish(self) -> None:
-        if not self.doc:
-            return
-        if not self.doc.get("elapsed_ms"):
+        if not self.doc["elapsed_ms"]:
             self.doc["elapsed_ms"] = round((time.monotonic() - self._start) * 1000, 1)
         self.out.write(dumps(self.doc) + "\n")
         self.out.flush()

@@ -5,16 +5,28 @@ metadata (redacted) and the token panel."""
 from __future__ import annotations
 
 import time
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
 from rich.json import JSON
 from rich.text import Text
 
 from ..core.codec import to_json
-from ..core.events import Event, Headers, Message, Metadata, Status, Trailers, metadata_to_json
-from .callinfo import CallInfo, redact_metadata
+from ..core.events import (
+    Event,
+    Headers,
+    Message,
+    Metadata,
+    Started,
+    Status,
+    Trailers,
+    metadata_to_json,
+)
 from .claims import print_token_panel
+from .redact import redact_metadata
+
+if TYPE_CHECKING:
+    from .sinks import Failure, SinkOptions
 
 
 def make_console(out: IO[str], *, color: bool, width: int | None = None) -> Console:
@@ -30,34 +42,33 @@ def make_console(out: IO[str], *, color: bool, width: int | None = None) -> Cons
 
 
 class PrettySink:
-    def __init__(
-        self, console: Console, *, emit_defaults: bool, proto_names: bool, verbose: bool
-    ) -> None:
+    def __init__(self, console: Console, options: SinkOptions) -> None:
         self.console = console
-        self.emit_defaults = emit_defaults
-        self.proto_names = proto_names
-        self.verbose = verbose
+        self.emit_defaults = options.emit_defaults
+        self.proto_names = options.proto_names
+        self.verbose = options.verbose
+        self.show_token = options.show_token
         self._start = time.monotonic()
         self._count = 0
 
-    def start(self, info: CallInfo) -> None:
+    def _started(self, ev: Started) -> None:
         self._start = time.monotonic()
         c = self.console
         c.print(
             Text.assemble(
                 ("→ ", "bold"),
-                (info.method, "bold"),
-                (f" ({info.kind})", "dim"),
+                (ev.method, "bold"),
+                (f" ({ev.kind})", "dim"),
                 (" at ", "dim"),
-                (info.target, ""),
+                (ev.target, ""),
             )
         )
         if self.verbose:
-            if info.token_claims is not None:
-                print_token_panel(
-                    c, info.token_claims, source=info.token_source, value=info.token_value
-                )
-            self._section("request metadata", info.request_metadata, redact=True)
+            token = ev.token
+            if token is not None:
+                value = token.value if self.show_token else None
+                print_token_panel(c, dict(token.claims), source=token.source, value=value)
+            self._section("request metadata", ev.request_metadata, redact=True)
 
     def _section(self, title: str, md: Metadata, *, redact: bool = False) -> None:
         data = redact_metadata(md) if redact else metadata_to_json(md)
@@ -69,7 +80,9 @@ class PrettySink:
                 self.console.print(Text.assemble("  ", (f"{key}:", "cyan"), " ", str(v)))
 
     def event(self, ev: Event) -> None:
-        if isinstance(ev, Headers):
+        if isinstance(ev, Started):
+            self._started(ev)
+        elif isinstance(ev, Headers):
             self._section("headers", ev.metadata)
         elif isinstance(ev, Message):
             self._count += 1
@@ -95,8 +108,8 @@ class PrettySink:
         for d in ev.details:
             self.console.print(JSON.from_data(d, indent=2))
 
-    def fail(self, code: int, name: str, message: str) -> None:
-        pass
+    def fail(self, failure: Failure) -> None:
+        pass  # the error and its hints go to stderr
 
     def finish(self) -> None:
         pass

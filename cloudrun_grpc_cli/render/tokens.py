@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ..core.auth.jwt import humanize_delta
+from ..core.auth.jwt import expiry_phrase
 from .claims import claims_table, describe_time
 from .env import Environment
 from .pretty import make_console
@@ -16,9 +16,7 @@ from .pretty import make_console
 
 def _expiry(left: float) -> Text:
     """`expires in 54m` in green, or `EXPIRED 3m ago` in red."""
-    if left > 0:
-        return Text(f"expires in {humanize_delta(left)}", style="green")
-    return Text(f"EXPIRED {humanize_delta(left)} ago", style="bold red")
+    return Text(expiry_phrase(left, shout=True), style="green" if left > 0 else "bold red")
 
 
 def print_token_summary(env: Environment, s: dict[str, Any]) -> None:

@@ -113,3 +113,21 @@ def humanize_delta(seconds: float) -> str:
         return f"{h}h {m}m" if m else f"{h}h"
     d, h = divmod(s // 3600, 24)
     return f"{d}d {h}h" if h else f"{d}d"
+
+
+def expiry_phrase(left: float, *, shout: bool = False) -> str:
+    """`expires in 54m`, or `expired 3m ago` (`EXPIRED 3m ago` with shout)."""
+    if left > 0:
+        return f"expires in {humanize_delta(left)}"
+    return f"{'EXPIRED' if shout else 'expired'} {humanize_delta(left)} ago"
+
+
+def expiry_text(exp: object, now: float | None = None) -> str:
+    """`2026-01-02 03:04:05 UTC (expires in 54m)` / `… (expired 3m ago)` / `none`."""
+    import time
+
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        return "none"
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(exp))
+    left = exp - (time.time() if now is None else now)
+    return f"{stamp} ({expiry_phrase(left)})"

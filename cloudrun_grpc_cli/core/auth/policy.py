@@ -4,18 +4,47 @@ Owns plan_auth: the audience, the header, the rules for plaintext and
 --insecure targets, a gcloud user's unbound token, the user's own -H header,
 --no-auth and --auth, and the notices and the reason a token is withheld.
 It never mints: the caller calls AuthPlan.metadata() once before dialing.
+With the "cached" policy (completion) it never mints at all: only a token
+already in the cache is sent.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ...errors import CredentialsError
 from ...settings import AuthSettings, ChannelSettings
+from ..secrets import bearer
 from ..target import Target, strip_port
 from .sources import explicit_sources, header_for, resolve
+from .texts import CREDENTIALS_HINT
 from .token import IdToken, TokenProvider
+
+TokenPolicy = Literal["mint", "cached"]
+
+
+class Withheld(enum.Enum):
+    """Why no token is sent."""
+
+    NO_AUTH = "--no-auth"
+    USER_HEADER = "your own -H header is sent"
+    PLAINTEXT = "a plaintext target gets a token only when asked (--auth or a token source)"
+    INSECURE = "a --insecure target gets a token only when asked (--auth or a token source)"
+    NO_CREDENTIALS = "no Google credentials were found"
+    UNBOUND_USER_TOKEN = "a gcloud user's ID token is not sent to a host outside run.app"
+    NOT_CACHED = "no token for this audience is cached (completion never mints)"
+
+
+def choose_audience(audience: str | None, target: Target | None, authority: str | None) -> str | None:
+    """The audience rule: --audience, else https://HOST of --authority, else of the target."""
+    if audience:
+        return audience
+    if target is None:
+        return "https://" + strip_port(authority) if authority else None
+    return target.default_audience(authority)
 
 
 @dataclass(frozen=True)
@@ -24,16 +53,38 @@ class AuthPlan:
     header: str  # "authorization" or "x-serverless-authorization"
     audience: str | None
     notices: tuple[str, ...] = ()  # one-line stderr notices, without "error:"
-    withheld: str | None = None  # why no token is sent; None when one is
+    withheld: Withheld | None = None  # why no token is sent; None when one is
+    tried: tuple[str, ...] = ()  # the credential sources looked at
+    policy: TokenPolicy = "mint"
+    detail: str = ""  # the withholding said in full, where the enum's words are not enough
     _last: list[IdToken] = field(default_factory=list, repr=False, compare=False)
 
     def metadata(self) -> list[tuple[str, str]]:
         """[(header, "Bearer <token>")] or []; asks the provider every time (refresh)."""
         if self.provider is None:
             return []
-        token = self.provider.get()
+        if self.policy == "cached":
+            cached = getattr(self.provider, "cached", None)
+            token = cached() if cached is not None else None
+            if token is None:
+                return []
+        else:
+            token = self.provider.get()
         self._last[:] = [token]
-        return [(self.header, f"Bearer {token.value}")]
+        return [(self.header, bearer(token.value))]
+
+    @property
+    def withheld_text(self) -> str:
+        """Why no token is sent, in words ("" when one is)."""
+        if self.withheld is None:
+            return ""
+        if self.detail:
+            return self.detail
+        if self.withheld is Withheld.NO_CREDENTIALS and self.tried:
+            return f"no Google credentials found (tried: {', '.join(self.tried)})"
+        if self.withheld is Withheld.USER_HEADER:
+            return f"your own -H {self.header} header is sent"
+        return self.withheld.value
 
     def current(self) -> IdToken | None:
         """The token the last metadata() call returned."""
@@ -51,30 +102,25 @@ def plan_auth(
     auth: AuthSettings,
     *,
     user_headers: Sequence[str] = (),
+    policy: TokenPolicy = "mint",
 ) -> AuthPlan:
     """Decide whether a token is sent, from which source, in which header, for which audience."""
     header = header_for(auth)
     explicit = explicit_sources(auth)  # UsageError on a conflict, whatever else applies
-    audience = auth.audience or target.default_audience(channel.authority)
+    audience = choose_audience(auth.audience, target, channel.authority)
     if auth.auth is False:
-        return AuthPlan(None, header, audience, (), "--no-auth")
+        return AuthPlan(None, header, audience, (), Withheld.NO_AUTH, policy=policy)
     if header in {h.strip().lower() for h in user_headers}:
         notices: tuple[str, ...] = ()
         if explicit:
             notices = (f"{explicit[0]} not used: your -H {header} header is sent instead",)
-        return AuthPlan(None, header, audience, notices, f"your own -H {header} header is sent")
+        return AuthPlan(None, header, audience, notices, Withheld.USER_HEADER, policy=policy)
 
     asked = auth.auth is True or bool(explicit)
     if not target.tls or channel.insecure:
-        kind = "--insecure" if target.tls else "plaintext"
         if not asked:
-            return AuthPlan(
-                None,
-                header,
-                audience,
-                (),
-                f"a {kind} target gets a token only when asked (--auth or a token source)",
-            )
+            reason = Withheld.INSECURE if target.tls else Withheld.PLAINTEXT
+            return AuthPlan(None, header, audience, (), reason, policy=policy)
         if not target.is_loopback and not auth.allow_plaintext_token:
             how = (
                 "over a connection whose certificate is not verified (--insecure)"
@@ -90,18 +136,18 @@ def plan_auth(
     provider, tried = resolve(auth, audience)
     if provider is None:
         tried_text = ", ".join(tried)
-        if asked:
+        if asked and policy == "mint":
             raise CredentialsError(
-                f"--auth: no Google credentials found (tried: {tried_text})",
-                "use --key-file, --impersonate-service-account or --token, or run "
-                "`gcloud auth application-default login`",
+                f"--auth: no Google credentials found (tried: {tried_text})", CREDENTIALS_HINT
             )
         return AuthPlan(
             None,
             header,
             audience,
             (f"no Google credentials found (tried: {tried_text}); calling without a token",),
-            f"no Google credentials found (tried: {tried_text})",
+            Withheld.NO_CREDENTIALS,
+            tuple(tried),
+            policy=policy,
         )
     if not provider.audience_bound and auth.auth is not True:
         host = strip_port(channel.authority) if channel.authority else target.host
@@ -111,5 +157,8 @@ def plan_auth(
                 "client, not this service, so whoever receives it can replay it against every "
                 "service that user may invoke; --auth sends it anyway"
             )
-            return AuthPlan(None, header, audience, (why,), why)
-    return AuthPlan(provider, header, audience, (), None)
+            return AuthPlan(
+                None, header, audience, (why,), Withheld.UNBOUND_USER_TOKEN, tuple(tried),
+                policy=policy, detail=why,
+            )
+    return AuthPlan(provider, header, audience, (), None, tuple(tried), policy=policy)

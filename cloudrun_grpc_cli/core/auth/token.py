@@ -83,6 +83,10 @@ class TokenProvider(Protocol):
         """Mint, or return the in-memory or disk-cached token; refresh near expiry."""
         ...
 
+    def cached(self) -> IdToken | None:
+        """The in-memory or disk-cached token, never minting."""
+        ...
+
 
 class StaticProvider:
     """A token the user already has (--token, --token-file, CRGRPC_TOKEN); never refreshed."""
@@ -93,6 +97,9 @@ class StaticProvider:
         self.audience_bound = True
 
     def get(self) -> IdToken:
+        return self.token
+
+    def cached(self) -> IdToken | None:
         return self.token
 
 
@@ -131,24 +138,36 @@ class MintingProvider:
         left = token.seconds_left()
         return left is None or left > margin
 
+    def cached(self) -> IdToken | None:
+        """A token held in memory or in the disk cache, never a new one."""
+        with self._lock:
+            if self._fresh(self._token, REFRESH_MARGIN):
+                return self._token
+            return self._from_cache()
+
+    def _from_cache(self) -> IdToken | None:
+        if self._cache is None:
+            return None
+        value = self._cache.load(self.identity, self.audience, self.header)
+        if value is None:
+            return None
+        try:
+            cached = IdToken.parse(value, self.source, audience_bound=self.audience_bound)
+        except Exception:
+            return None
+        if not self._fresh(cached, CACHE_MARGIN):
+            return None
+        self._token = cached
+        return cached
+
     def get(self) -> IdToken:
         with self._lock:
             if self._fresh(self._token, REFRESH_MARGIN):
                 assert self._token is not None
                 return self._token
-            if self._cache is not None:
-                value = self._cache.load(self.identity, self.audience, self.header)
-                if value is not None:
-                    try:
-                        cached = IdToken.parse(
-                            value, self.source, audience_bound=self.audience_bound
-                        )
-                    except Exception:
-                        cached = None
-                    if self._fresh(cached, CACHE_MARGIN):
-                        self._token = cached
-                        assert cached is not None
-                        return cached
+            cached = self._from_cache()
+            if cached is not None:
+                return cached
             value = self._mint()
             self.mints += 1
             token = IdToken.parse(value, self.source, audience_bound=self.audience_bound)

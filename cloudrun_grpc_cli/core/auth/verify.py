@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import CredentialsError
-from .jwt import DecodedJwt, decode_jwt, humanize_delta
+from .jwt import DecodedJwt, decode_jwt, expiry_phrase, humanize_delta
 from .minting import google_reason
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
@@ -180,12 +180,12 @@ def check_claims(
     if not isinstance(exp, (int, float)) or isinstance(exp, bool):
         checks.append(("expiry", False, "no exp claim"))
     elif now > exp + clock_skew:
-        checks.append(("expiry", False, f"expired {humanize_delta(now - exp)} ago"))
+        checks.append(("expiry", False, expiry_phrase(exp - now)))
     elif isinstance(iat, (int, float)) and not isinstance(iat, bool) and iat > now + clock_skew:
         checks.append(("expiry", False, f"issued {humanize_delta(iat - now)} in the future"))
     else:
         left = exp - now
-        text = f"expires in {humanize_delta(left)}" if left >= 0 else "within the clock skew"
+        text = expiry_phrase(left) if left > 0 else "within the clock skew"
         checks.append(("expiry", True, text))
     return checks
 

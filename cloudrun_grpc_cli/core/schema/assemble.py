@@ -29,7 +29,7 @@ from typing import TypeVar
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.message import DecodeError
 
-from ...errors import SchemaError
+from ...errors import SchemaError, one_line
 from .names import camel_case
 from .wellknown import is_wellknown_file, wellknown_file, wellknown_symbols
 
@@ -414,5 +414,4 @@ def _topological(files: dict[str, FDP], origin: str) -> list[FDP]:
 
 
 def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__

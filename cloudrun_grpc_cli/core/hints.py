@@ -1,0 +1,173 @@
+"""The one source of hints for a failure: what to check, from what was sent.
+
+`explain(err)` is called once, at the error boundary (cli.main), for every
+CrgrpcError. It reads the failure's class, code and details, and, when the
+failure happened inside a session, the auth plan (the token and header
+actually sent, or why none was). rpcerrors only classifies; nothing else adds
+hints about statuses or connections. Every hint names a flag that really
+controls what it speaks of.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
+
+from ..errors import ConnectError, CrgrpcError, RpcStatusError, SchemaError
+from .auth.jwt import expiry_text
+from .auth.policy import Withheld
+from .auth.texts import CREDENTIALS_HINT
+
+if TYPE_CHECKING:
+    from .auth import AuthPlan
+    from .session import Session
+
+DEADLINE_EXCEEDED = 4
+PERMISSION_DENIED = 7
+RESOURCE_EXHAUSTED = 8
+UNAVAILABLE = 14
+UNAUTHENTICATED = 16
+SERVERLESS_HEADER = "x-serverless-authorization"
+_TLS_HINTS = (
+    "check the host name, or pass --authority NAME to verify another name",
+    "for a private CA pass --cacert FILE; for a self-signed server --insecure",
+)
+
+
+def explain(err: CrgrpcError) -> CrgrpcError:
+    """Add the hints for err, once (a second call changes nothing)."""
+    if err.explained:
+        return err
+    err.explained = True
+    sess = cast("Session", err.session) if _is_session(err.session) else None
+    if isinstance(err, ConnectError):
+        err.with_hints(*_connect_hints(err))
+    elif isinstance(err, RpcStatusError):
+        err.with_hints(*status_hints(err.code, err.details, sess, phase=err.phase))
+    elif isinstance(err, SchemaError) and not err.hints and sess is not None:
+        err.with_hints(_list_hint(sess))
+    return err
+
+
+def _is_session(obj: object) -> bool:
+    return obj is not None and hasattr(obj, "plan") and hasattr(obj, "target")
+
+
+def _connect_hints(err: ConnectError) -> Iterator[str]:
+    reason, details = err.reason, err.details
+    if reason in ("TLS certificate has expired", "TLS certificate is not yet valid"):
+        yield (
+            "the server's certificate is outside its validity period: renew it, "
+            "or check this machine's clock"
+        )
+    elif reason.startswith("TLS"):
+        yield from _TLS_HINTS
+        low = details.lower()
+        if "wrong version number" in low or "packet length too long" in low:
+            yield "the server may speak plaintext: try --plaintext or http://"
+    elif reason == "connection refused":
+        yield "is the server running and listening on that port?"
+    elif reason == "connect timeout":
+        yield "raise --connect-timeout, or check the address and any firewall"
+    elif reason == "DNS resolution failed":
+        yield "check the host name"
+    from ..errors import one_line
+
+    detail = one_line(details)
+    if detail and detail.lower() != reason.lower() and not detail.lower().startswith("connect timeout"):
+        yield f"gRPC said: {detail}"
+
+
+def _list_hint(sess: Session) -> str:
+    tgt = sess.target
+    flag = "" if tgt.tls or "://" in tgt.raw or tgt.is_unix else " --plaintext"
+    return f"crgrpc list {tgt.raw}{flag} shows the services; add a SERVICE for its methods"
+
+
+def status_hints(
+    code: int, message: str, sess: Session | None, *, phase: str = "call"
+) -> Iterator[str]:
+    """Hint lines for a failed status of the call or of a reflection request."""
+    low = message.lower()
+    if code == RESOURCE_EXHAUSTED and "larger than max" in low:
+        yield "the response is larger than --max-msg-size allows: raise --max-msg-size (bytes)"
+        return
+    if code == DEADLINE_EXCEEDED:
+        if phase == "reflection":
+            yield (
+                "the server did not answer reflection in time: raise --timeout (it sets each "
+                "reflection request's deadline, 10 s by default), or give the schema with "
+                "--protoset or --proto"
+            )
+        else:
+            yield "the deadline passed: raise --timeout if the server needs longer"
+        return
+    front_end = "http2 header with status" in low
+    if code == UNAVAILABLE and front_end:
+        yield (
+            "the front end answered HTTP 503 before the app saw the call: the service is "
+            "unavailable (starting, scaled to its limit, or failing its health checks)"
+        )
+        return
+    if code not in (UNAUTHENTICATED, PERMISSION_DENIED) or sess is None:
+        return
+    who = "Cloud Run's front end" if front_end else "the server"
+    answer = f" (HTTP {401 if code == UNAUTHENTICATED else 403})" if front_end else ""
+    plan = sess.plan
+    token = plan.current()
+    if token is None:
+        yield from _no_token(who + answer, plan)
+        return
+    claims = token.claims
+    aud, exp, email = claims.get("aud"), claims.get("exp"), claims.get("email")
+    expired = isinstance(exp, (int, float)) and exp <= time.time()
+    if code == UNAUTHENTICATED:
+        yield (
+            f"{who}{answer} refused the token sent in {plan.header}: it is invalid, "
+            "expired or for another audience"
+        )
+        yield (
+            f"audience sent: {plan.audience}; token aud: {aud}; exp: {expiry_text(exp)}; "
+            f"email: {email or '(no email claim)'}; source: {token.source}"
+        )
+        if expired:
+            yield "the token has expired: mint a new one (drop --token to let crgrpc mint it)"
+        auds = aud if isinstance(aud, list) else [aud]
+        if plan.audience not in auds:
+            yield (
+                f"the token's aud is not {plan.audience}: pass --audience with the service's "
+                "run.app URL or the custom audience configured on it"
+            )
+        else:
+            yield (
+                "behind a custom domain, Cloud Run expects the service's run.app URL or a "
+                "custom audience configured on the service: pass it with --audience"
+            )
+        if plan.header != SERVERLESS_HEADER:
+            yield (
+                "if the app itself reads 'authorization', send the token in "
+                "x-serverless-authorization with --serverless-auth"
+            )
+        return
+    identity = email if isinstance(email, str) else f"sub {claims.get('sub')} (no email claim)"
+    yield f"{who}{answer} refused the identity {identity} (token from {token.source}, aud {aud})"
+    member = "serviceAccount" if str(email).endswith(".gserviceaccount.com") else "user"
+    yield (
+        f"{email or 'the identity'} may lack roles/run.invoker on the service: "
+        "gcloud run services add-iam-policy-binding SERVICE --region REGION "
+        f"--member={member}:{email or 'EMAIL'} --role=roles/run.invoker"
+    )
+    if not isinstance(email, str):
+        yield "the token carries no email claim: with --impersonate-service-account add --include-email"
+
+
+def _no_token(who: str, plan: AuthPlan) -> Iterator[str]:
+    withheld, header = plan.withheld, plan.header
+    if withheld is Withheld.USER_HEADER:
+        yield f"{who} refused the {header} header you passed with -H (crgrpc sent no token of its own)"
+        yield "drop -H to let crgrpc mint an ID token for the target's audience"
+        return
+    yield f"no token was sent ({plan.withheld_text or Withheld.NO_CREDENTIALS.value})"
+    if withheld in (None, Withheld.NO_CREDENTIALS, Withheld.NOT_CACHED):
+        yield CREDENTIALS_HINT
