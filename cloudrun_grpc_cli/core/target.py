@@ -37,10 +37,6 @@ class Target(NamedTuple):
         return f"{host}:{self.port}"
 
     @property
-    def display(self) -> str:
-        return self.address
-
-    @property
     def is_unix(self) -> bool:
         return self.unix_path is not None
 

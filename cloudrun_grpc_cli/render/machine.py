@@ -28,8 +28,10 @@ def _is_regular_file(out: IO[str]) -> bool:
 class JsonSink:
     """One compact JSON object per response message."""
 
-    def __init__(self, out: IO[str], options: SinkOptions) -> None:
+    def __init__(self, out: IO[str], options: SinkOptions, err: IO[str] | None = None) -> None:
         self.out = out
+        self.err = err
+        self.verbose = options.verbose
         self.emit_defaults = options.emit_defaults
         self.proto_names = options.proto_names
         # Each message is flushed as it arrives to a pipe or terminal (a reader may be
@@ -40,7 +42,11 @@ class JsonSink:
         pass  # messages only: the error line is on stderr
 
     def event(self, ev: Event) -> None:
-        if isinstance(ev, Message):
+        if isinstance(ev, Started):
+            if self.verbose and self.err is not None:  # -v: what is sent, on stderr
+                self.err.write(dumps({"request": request_json(ev)}) + "\n")
+                self.err.flush()
+        elif isinstance(ev, Message):
             obj = to_json(ev.message, emit_defaults=self.emit_defaults, proto_names=self.proto_names)
             self.out.write(dumps(obj) + "\n")
             if self.flush_each:
@@ -48,6 +54,15 @@ class JsonSink:
 
     def finish(self) -> None:
         self.out.flush()
+
+
+def request_json(ev: Started) -> dict[str, Any]:
+    """What a call sends: method, metadata (secret headers redacted), token claims."""
+    return {
+        "method": ev.method,
+        "metadata": redact_metadata(ev.request_metadata),
+        "token": dict(ev.token.claims) if ev.token is not None else None,
+    }
 
 
 def status_json(ev: Status) -> dict[str, Any]:
@@ -74,6 +89,8 @@ class EventsSink(JsonSink):
     def event(self, ev: Event) -> None:
         obj: dict[str, Any]
         if isinstance(ev, Started):
+            if self.verbose:
+                self._write({"event": "request", **request_json(ev)})
             return
         if isinstance(ev, Headers):
             obj = {"event": "headers", "metadata": metadata_to_json(ev.metadata)}
@@ -97,7 +114,7 @@ class FullSink(JsonSink):
     keys for success and for every failure: `error` is null on success."""
 
     def __init__(self, out: IO[str], options: SinkOptions, *, method: str = "") -> None:
-        super().__init__(out, options)
+        super().__init__(out, options, None)
         self._start = time.monotonic()
         self.doc: dict[str, Any] = {
             "method": method,

@@ -102,4 +102,4 @@ def make_sink(
         return FullSink(out, options, method=method)
     if mode == "events":
         return EventsSink(out, options)
-    return JsonSink(out, options)
+    return JsonSink(out, options, env.stderr)
