@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cloudrun_grpc_cli.core.auth.jwt import expiry_text as exp_text
-from cloudrun_grpc_cli.core.hints import explain
 
 from cloudrun_grpc_cli.core.auth.jwt import decode_jwt
+from cloudrun_grpc_cli.core.auth.jwt import expiry_text as exp_text
+from cloudrun_grpc_cli.core.hints import explain
 from cloudrun_grpc_cli.core.session import open_session
 from cloudrun_grpc_cli.core.target import parse_target
 from cloudrun_grpc_cli.errors import RpcStatusError
