@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CrgrpcError, UsageError
 from ..render.env import Environment
+from ..render.safetext import visible
 
 if TYPE_CHECKING:
     from ..render.sinks import Sink
@@ -52,8 +53,10 @@ def _style(env: Environment, text: str, code: str) -> str:
 
 def print_error(err: CrgrpcError, env: Environment | None = None) -> None:
     env = env or current_env()
-    lines = [f"{_style(env, 'error:', '1;31')} {err.message}"]
-    lines += [f"{_style(env, 'hint:', '1;33')} {h}" for h in err.hints]
+    # One error is one line: text from a server never forges a second one, nor
+    # reaches the terminal with its control characters.
+    lines = [f"{_style(env, 'error:', '1;31')} {visible(err.message)}"]
+    lines += [f"{_style(env, 'hint:', '1;33')} {visible(h)}" for h in err.hints]
     env.stderr.write("\n".join(lines) + "\n")
     env.stderr.flush()
 
@@ -61,13 +64,13 @@ def print_error(err: CrgrpcError, env: Environment | None = None) -> None:
 def notice(text: str, env: Environment | None = None) -> None:
     """A one-line notice on stderr (not an error)."""
     env = env or current_env()
-    env.stderr.write(f"{_style(env, 'note:', '1;36')} {text}\n")
+    env.stderr.write(f"{_style(env, 'note:', '1;36')} {visible(text)}\n")
     env.stderr.flush()
 
 
 def warn(text: str, env: Environment | None = None) -> None:
     env = env or current_env()
-    env.stderr.write(f"{_style(env, 'warning:', '1;33')} {text}\n")
+    env.stderr.write(f"{_style(env, 'warning:', '1;33')} {visible(text)}\n")
     env.stderr.flush()
 
 

@@ -24,6 +24,8 @@ from .schema.resolve import method_kind, method_name
 from .secrets import scrub as default_scrub
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+INTERNAL = (13, "INTERNAL")
+MAX_EXTRA = 100  # extra messages read (and dropped) before giving up on a broken answer
 Scrub = Callable[[str], str]
 
 
@@ -127,46 +129,39 @@ def invoke(
     start = time.monotonic()
     reqs = _Requests(requests)
     call: Any
+    # Every kind is run as a stream of responses (the wire is the same), so that a
+    # unary or client-streaming answer of 0 or 2+ messages is seen, not waited on.
+    single = kind in ("unary", "client")
     if kind in ("unary", "server"):
         first = next(iter(reqs), None)
         if reqs.error is not None:
             raise reqs.error
         request = first if first is not None else GetMessageClass(method.input_type)()
-        if kind == "unary":
-            mc: Any = channel.unary_unary(path, _serialize, deserialize)
-            call = mc.future(request, metadata=md, timeout=timeout)
-        else:
-            mc = channel.unary_stream(path, _serialize, deserialize)
-            call = mc(request, metadata=md, timeout=timeout)
-    elif kind == "client":
-        mc = channel.stream_unary(path, _serialize, deserialize)
-        call = mc.future(reqs, metadata=md, timeout=timeout)
+        mc: Any = channel.unary_stream(path, _serialize, deserialize)
+        call = mc(request, metadata=md, timeout=timeout)
     else:
         mc = channel.stream_stream(path, _serialize, deserialize)
         call = mc(reqs, metadata=md, timeout=timeout)
     reqs.bind(call)
 
     finished = False
+    extra = 0  # messages beyond the one a unary or client-streaming method answers with
     try:
         yield Headers(_scrubbed(call.initial_metadata(), scrub))
         count = 0
-        if kind in ("unary", "client"):
-            try:
-                result = call.result()
-            except grpc.RpcError:
-                result = None
-            except grpc.FutureCancelledError:
-                result = None
-            if result is not None:
+        try:
+            for msg in call:
+                if single and count == 1:
+                    extra += 1
+                    if extra >= MAX_EXTRA:
+                        break
+                    continue
                 count += 1
-                yield Message(result, count)
-        else:
-            try:
-                for msg in call:
-                    count += 1
-                    yield Message(msg, count)
-            except grpc.RpcError:
-                pass
+                yield Message(msg, count)
+        except grpc.RpcError:
+            pass
+        if extra:
+            call.cancel()
         if reqs.error is not None:
             finished = True
             err = reqs.error
@@ -180,11 +175,17 @@ def invoke(
         trailers = call.trailing_metadata()
         yield Trailers(_strip_details(trailers, scrub))
         num, name = status_of(call.code())
+        message = scrub(call.details() or "")
+        if single and (extra or (num == 0 and count == 0)):
+            # An OK answer of the wrong cardinality is a broken answer, never success.
+            got = f"{count + extra}{' or more' if extra >= MAX_EXTRA else ''}"
+            num, name = INTERNAL
+            message = f"server sent {got} messages for a {kind} method, which answers with one"
         finished = True
         yield Status(
             code=num,
             name=name,
-            message=scrub(call.details() or ""),
+            message=message,
             details=status_details(trailers),
             elapsed_ms=(time.monotonic() - start) * 1000,
         )

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..core.auth.jwt import expiry_phrase
 from ..core.auth.jwt import humanize_delta as humanize
+from .safetext import visible
 
 TIME_CLAIMS = ("iat", "exp", "nbf", "auth_time")
 
@@ -33,7 +34,7 @@ def claims_table(claims: dict[str, Any], *, title: str | None = None) -> Table:
     table.add_column(overflow="fold")
     for key, value in claims.items():
         text = describe_time(key, value) if key in TIME_CLAIMS else str(value)
-        table.add_row(key, text)
+        table.add_row(visible(key), visible(text))
     return table
 
 

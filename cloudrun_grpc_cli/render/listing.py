@@ -10,6 +10,7 @@ from rich.text import Text
 
 from .env import Environment
 from .pretty import make_console
+from .safetext import visible, visible_lines
 
 
 def print_listing(env: Environment, rows: list[dict[str, Any]]) -> None:
@@ -20,11 +21,11 @@ def print_listing(env: Environment, rows: list[dict[str, Any]]) -> None:
         table.add_column("kind", style="magenta", no_wrap=True)
         table.add_column("request → response", style="cyan", overflow="fold")
         for r in rows:
-            table.add_row(r["method"], r["kind"], f"{r['request']} → {r['response']}")
+            table.add_row(visible(r["method"]), r["kind"], visible(f"{r['request']} → {r['response']}"))
         console.print(table)
     else:
         for r in rows:
-            console.print(Text(r["service"], style="bold"))
+            console.print(Text(visible(r["service"]), style="bold"), soft_wrap=True)
 
 
 def print_descriptions(env: Environment, rows: list[dict[str, Any]]) -> None:
@@ -33,8 +34,9 @@ def print_descriptions(env: Environment, rows: list[dict[str, Any]]) -> None:
     for i, r in enumerate(rows):
         if i:
             console.print()
-        console.print(Text(f"{r['symbol']} is a {r['kind']}:", style="dim"))
+        console.print(Text(f"{visible(r['symbol'])} is a {r['kind']}:", style="dim"), soft_wrap=True)
+        proto = visible_lines(r["proto"].rstrip("\n"))
         if color:
-            console.print(Syntax(r["proto"].rstrip("\n"), "protobuf", background_color="default"))
+            console.print(Syntax(proto, "protobuf", background_color="default"), soft_wrap=True)
         else:
-            console.print(r["proto"].rstrip("\n"), highlight=False, markup=False)
+            console.print(Text(proto), soft_wrap=True)

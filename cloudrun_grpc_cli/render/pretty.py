@@ -8,7 +8,7 @@ import time
 from typing import IO, TYPE_CHECKING
 
 from rich.console import Console
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from rich.text import Text
 
 from ..core.codec import to_json
@@ -24,9 +24,18 @@ from ..core.events import (
 )
 from .claims import print_token_panel
 from .redact import redact_metadata
+from .safetext import json_dumps, visible
 
 if TYPE_CHECKING:
     from .sinks import Failure, SinkOptions
+
+
+def json_text(obj: object, *, color: bool) -> Text:
+    """Indented JSON exactly as json.dumps writes it (highlighted when coloured)."""
+    text = Text(json_dumps(obj), no_wrap=True, overflow="ignore")
+    if color:
+        JSONHighlighter().highlight(text)
+    return text
 
 
 def make_console(out: IO[str], *, color: bool, width: int | None = None) -> Console:
@@ -48,6 +57,7 @@ class PrettySink:
         self.proto_names = options.proto_names
         self.verbose = options.verbose
         self.show_token = options.show_token
+        self.color = console.is_terminal and not console.no_color
         self._start = time.monotonic()
         self._count = 0
 
@@ -61,7 +71,8 @@ class PrettySink:
                 (f" ({ev.kind})", "dim"),
                 (" at ", "dim"),
                 (ev.target, ""),
-            )
+            ),
+            soft_wrap=True,
         )
         if self.verbose:
             token = ev.token
@@ -72,12 +83,13 @@ class PrettySink:
 
     def _section(self, title: str, md: Metadata, *, redact: bool = False) -> None:
         data = redact_metadata(md) if redact else metadata_to_json(md)
-        self.console.print(Text(title, style="bold dim"))
+        self.console.print(Text(title, style="bold dim"), soft_wrap=True)
         if not data:
             self.console.print(Text("  (none)", style="dim"))
         for key, value in data.items():
             for v in value if isinstance(value, list) else [value]:
-                self.console.print(Text.assemble("  ", (f"{key}:", "cyan"), " ", str(v)))
+                line = Text.assemble("  ", (f"{visible(key)}:", "cyan"), " ", visible(str(v)))
+                self.console.print(line, soft_wrap=True)
 
     def event(self, ev: Event) -> None:
         if isinstance(ev, Started):
@@ -87,7 +99,7 @@ class PrettySink:
         elif isinstance(ev, Message):
             self._count += 1
             obj = to_json(ev.message, emit_defaults=self.emit_defaults, proto_names=self.proto_names)
-            self.console.print(JSON.from_data(obj, indent=2, ensure_ascii=False))
+            self.console.print(json_text(obj, color=self.color), soft_wrap=True)
         elif isinstance(ev, Trailers):
             self._section("trailers", ev.metadata)
         else:
@@ -101,12 +113,12 @@ class PrettySink:
         else:
             line = Text.assemble(
                 (f"✗ {ev.name} ({ev.code})", "bold red"),
-                (f": {ev.message}" if ev.message else "", "red"),
+                (f": {visible(ev.message)}" if ev.message else "", "red"),
                 (f"  {msgs} · {ev.elapsed_ms:.1f} ms", "dim"),
             )
-        self.console.print(line)
+        self.console.print(line, soft_wrap=True)
         for d in ev.details:
-            self.console.print(JSON.from_data(d, indent=2))
+            self.console.print(json_text(d, color=self.color), soft_wrap=True)
 
     def fail(self, failure: Failure) -> None:
         pass  # the error and its hints go to stderr

@@ -84,7 +84,7 @@ class AuthPlan:
             return f"no Google credentials found (tried: {', '.join(self.tried)})"
         if self.withheld is Withheld.USER_HEADER:
             return f"your own -H {self.header} header is sent"
-        return self.withheld.value
+        return str(self.withheld.value)
 
     def current(self) -> IdToken | None:
         """The token the last metadata() call returned."""

@@ -1,0 +1,99 @@
+"""A raw gRPC responder: answers every call with a scripted reply, byte for byte.
+
+A grpcio server cannot misbehave on purpose (two messages for a unary method,
+an OK status with no message, control characters in header values or status
+messages). This one speaks HTTP/2 with `h2` (as tests/support/frontend.py)
+and, once a request stream has ended (or at once, with `eager`), sends the
+scripted response headers, length-prefixed messages, and trailers.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import h2.connection
+import h2.events
+import h2.exceptions
+
+from .frontend import FrontEnd
+
+
+@dataclass
+class Reply:
+    messages: list[bytes] = field(default_factory=list)  # serialized messages
+    status: int = 0
+    message: str = ""  # grpc-message (percent-encoded on the wire, as the spec says)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    trailers: list[tuple[str, str | bytes]] = field(default_factory=list)
+    raw_message: bool = False  # send `message` without percent-encoding
+
+
+def frame(message: bytes) -> bytes:
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+@dataclass
+class RawGrpc(FrontEnd):
+    reply: Reply = field(default_factory=Reply)
+    eager: bool = False  # answer on the request headers, not on its end
+
+    def _on_event(self, h2conn: h2.connection.H2Connection, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.RequestReceived):
+            headers = {str(k): str(v) for k, v in event.headers or ()}
+            with self._lock:
+                self.requests.append(headers)
+            if self.eager:
+                self._answer(h2conn, event.stream_id)
+        elif isinstance(event, h2.events.DataReceived):
+            with suppress(h2.exceptions.H2Error):
+                h2conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        elif isinstance(event, h2.events.StreamEnded) and not self.eager:
+            self._answer(h2conn, event.stream_id)
+
+    def _answer(self, h2conn: h2.connection.H2Connection, stream_id: int) -> None:
+        r = self.reply
+        with suppress(h2.exceptions.H2Error):
+            h2conn.send_headers(
+                stream_id,
+                [(":status", "200"), ("content-type", "application/grpc"), *r.headers],
+            )
+            for m in r.messages:
+                h2conn.send_data(stream_id, frame(m))
+            grpc_message = r.message if r.raw_message else quote(r.message, safe=" !#$&'()*+,/:;=?@[]~")
+            trailers: list[tuple[str, str | bytes]] = [("grpc-status", str(r.status))]
+            if r.message:
+                trailers.append(("grpc-message", grpc_message))
+            trailers.extend(r.trailers)
+            h2conn.send_headers(stream_id, trailers, end_stream=True)
+
+
+@contextmanager
+def raw_grpc(reply: Reply, *, eager: bool = False) -> Iterator[RawGrpc]:
+    server = RawGrpc(reply=reply, eager=eager).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def echo_protoset(path: Path) -> Path:
+    """The Echo service's FileDescriptorSet (the raw responder offers no reflection)."""
+    from google.protobuf import descriptor_pb2
+
+    from cloudrun_grpc_cli.demo import echo_pb2
+
+    fds = descriptor_pb2.FileDescriptorSet()
+    echo_pb2.DESCRIPTOR.CopyToProto(fds.file.add())
+    path.write_bytes(fds.SerializeToString())
+    return path
+
+
+def echo_reply(text: str) -> bytes:
+    from cloudrun_grpc_cli.demo import echo_pb2
+
+    return bytes(echo_pb2.EchoReply(message=text).SerializeToString())
