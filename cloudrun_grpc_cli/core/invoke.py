@@ -149,19 +149,24 @@ def invoke(
     try:
         yield Headers(_scrubbed(call.initial_metadata(), scrub))
         count = 0
+        held: ProtoMessage | None = None  # a unary answer is shown once it is known whole
         try:
             for msg in call:
-                if single and count == 1:
+                if not single:
+                    count += 1
+                    yield Message(msg, count)
+                elif held is None:
+                    held, count = msg, 1
+                else:
                     extra += 1
                     if extra >= MAX_EXTRA:
                         break
-                    continue
-                count += 1
-                yield Message(msg, count)
         except grpc.RpcError:
             pass
         if extra:
             call.cancel()
+        elif held is not None and call.code() == grpc.StatusCode.OK:
+            yield Message(held, 1)
         if reqs.error is not None:
             finished = True
             err = reqs.error
