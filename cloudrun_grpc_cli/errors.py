@@ -95,6 +95,7 @@ class RpcStatusError(CrgrpcError):
         self.name = name
         self.details = details
         self.phase = phase  # "call", or "reflection" for the schema's requests
+        self.status_details: list[dict[str, object]] = []  # google.rpc.Status details, as JSON
 
     @property
     def exit_code(self) -> int:  # type: ignore[override]

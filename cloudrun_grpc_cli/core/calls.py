@@ -74,4 +74,6 @@ def run_call(
             status = ev
         yield ev
     if status is not None and not status.ok:
-        raise RpcStatusError(status.code, status.name, status.message)
+        err = RpcStatusError(status.code, status.name, status.message)
+        err.status_details = list(status.details)
+        raise err

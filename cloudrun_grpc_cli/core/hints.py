@@ -45,6 +45,7 @@ def explain(err: CrgrpcError) -> CrgrpcError:
         err.with_hints(*_connect_hints(err))
     elif isinstance(err, RpcStatusError):
         err.with_hints(*status_hints(err.code, err.details, sess, phase=err.phase))
+        err.with_hints(*_detail_hints(err.status_details))
     elif isinstance(err, SchemaError) and not err.hints and sess is not None:
         err.with_hints(_list_hint(sess))
     return err
@@ -77,6 +78,16 @@ def _connect_hints(err: ConnectError) -> Iterator[str]:
     detail = one_line(details)
     if detail and detail.lower() != reason.lower() and not detail.lower().startswith("connect timeout"):
         yield f"gRPC said: {detail}"
+
+
+def _detail_hints(details: list[dict[str, object]]) -> Iterator[str]:
+    """The server's google.rpc.Status details, one line each (ErrorInfo, BadRequest…)."""
+    import json
+
+    for d in details:
+        kind = str(d.get("@type", "")).rsplit("/", 1)[-1] or "unknown type"
+        rest = {k: v for k, v in d.items() if k != "@type"}
+        yield f"status detail {kind}: {json.dumps(rest, ensure_ascii=False, separators=(', ', ': '))}"
 
 
 def _list_hint(sess: Session) -> str:

@@ -48,8 +48,11 @@ def failure_of(err: CrgrpcError) -> Failure:
         code, message = CANCELLED, err.message
     else:
         message = err.message
+    details = list(getattr(err, "status_details", []))
     status = (
-        {"code": code[0], "name": code[1], "message": message, "details": []} if code else None
+        {"code": code[0], "name": code[1], "message": message, "details": details}
+        if code
+        else None
     )
     sess = err.session
     metadata = getattr(sess, "sent_metadata", None) or None
