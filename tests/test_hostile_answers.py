@@ -216,3 +216,31 @@ def test_status_details_in_every_mode(details_server: str, protoset: Path, mode:
         assert '  "retryDelay": "2s"' in r.stdout.splitlines()
     else:
         assert r.stdout == ""
+
+
+# --- 9. deadlines while standard input is idle ----------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["SayHelloClientStream", "SayHelloBidi"])
+def test_timeout_ends_a_stream_while_stdin_is_idle(server: str, method: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudrun_grpc_cli", "call", "--plaintext", server, method, "-d", "@-", "--timeout", "1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    started = time.monotonic()
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(b'{"name": "a"}\n')  # one message, then an idle, open stdin
+    proc.stdin.flush()
+    try:
+        code = proc.wait(timeout=20)
+        took = time.monotonic() - started
+        stderr = proc.stderr.read().decode()
+    finally:
+        proc.kill()
+        proc.stdin.close()
+    assert code == 68
+    assert took < 15  # not when the next line arrives (it never does)
+    assert stderr.splitlines()[0] == "error: DEADLINE_EXCEEDED: Stream removed (Deadline Exceeded)"
