@@ -11,12 +11,18 @@ Status is yielded first (the sink shows it), then raised as RpcStatusError.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import RequestDataError, RpcStatusError
-from .events import Event, Started, Status
+from .events import Event, Message, Started, Status
+from .rpcerrors import is_front_end_answer
 from .session import Session
+
+UNAVAILABLE = "UNAVAILABLE"
+RETRY_BACKOFF = 0.5  # seconds before the first retry; doubled each time
+MAX_BACKOFF = 4.0
 
 
 def run_call(
@@ -61,18 +67,46 @@ def run_call(
         request_metadata=tuple(metadata),
         token=sess.token,
     )
+    channel = sess.settings.channel
+    # gRPC's own retry policy (core/channel.py) stops once response headers
+    # arrived, and a front end's HTTP 503 carries headers: for those answers,
+    # data known whole is sent again while no response message has arrived.
+    attempts = 1 + (channel.retries if isinstance(requests, list) else 0)
+    retry_codes = {UNAVAILABLE, *channel.retry_on}
     status: Status | None = None
-    for ev in invoke(
-        sess.conn.channel,
-        method,
-        requests,
-        metadata=metadata,
-        timeout=sess.settings.channel.timeout,
-        scrub=sess.secrets.scrub,
-    ):
-        if isinstance(ev, Status):
-            status = ev
-        yield ev
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(RETRY_BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF))
+            metadata = sess.conn.metadata()  # a fresh token, a connection back up
+        events = invoke(
+            sess.conn.channel,
+            method,
+            requests,
+            metadata=metadata,
+            timeout=channel.timeout,
+            scrub=sess.secrets.scrub,
+        )
+        held: list[Event] = []  # this attempt's events, until it cannot be retried
+        committed = attempt == attempts - 1
+        for ev in events:
+            if isinstance(ev, Status):
+                status = ev
+                if (
+                    not committed
+                    and ev.name in retry_codes
+                    and is_front_end_answer(ev.message)
+                ):
+                    break  # try again; what this attempt said is dropped
+            if committed:
+                yield ev
+                continue
+            held.append(ev)
+            if isinstance(ev, (Message, Status)):
+                committed = True
+                yield from held
+        else:
+            break
+        events.close()
     if status is not None and not status.ok:
         err = RpcStatusError(status.code, status.name, status.message)
         err.status_details = list(status.details)

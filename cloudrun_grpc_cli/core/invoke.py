@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -19,7 +19,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from ..errors import CrgrpcError, RequestDataError
 from .events import Event, Headers, Message, Metadata, Status, Trailers
-from .rpcerrors import status_of
+from .rpcerrors import classify, status_of
 from .schema.resolve import method_kind, method_name
 from .secrets import scrub as default_scrub
 
@@ -118,7 +118,7 @@ def invoke(
     metadata: Metadata,
     timeout: float | None = None,
     scrub: Scrub = default_scrub,
-) -> Iterator[Event]:
+) -> Generator[Event, None, None]:
     """Yield Headers, Message*, Trailers, Status. Raises RequestDataError when the
     request stream fails (after the call is cancelled)."""
     kind = method_kind(method)
@@ -179,8 +179,8 @@ def invoke(
             raise cancelled
         trailers = call.trailing_metadata()
         yield Trailers(_strip_details(trailers, scrub))
-        num, name = status_of(call.code())
         message = scrub(call.details() or "")
+        num, name = classify(call.code(), message) if not count else status_of(call.code())
         if single and (extra or (num == 0 and count == 0)):
             # An OK answer of the wrong cardinality is a broken answer, never success.
             got = f"{count + extra}{' or more' if extra >= MAX_EXTRA else ''}"

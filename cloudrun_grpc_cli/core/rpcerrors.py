@@ -68,9 +68,32 @@ def from_rpc_error(
         reason = connect_reason(details)
         if reason is not None:
             return connect_error(address, details, reason)
-    num, name = status_of(code)
+    num, name = classify(code, details)
     prefix = f"{what}: " if what else ""
     return RpcStatusError(num, name, f"{prefix}{details}".strip().rstrip(":"), phase=what or "call")
+
+
+# What gRPC says when an answer ended without grpc-status: an HTTP error page from a
+# front end (Cloud Run sends one while a service starts), read before its :status was.
+_NOT_GRPC = "data frame with end_stream flag received"
+UNAVAILABLE = (14, "UNAVAILABLE")
+
+
+def is_front_end_answer(details: str) -> bool:
+    """An HTTP answer without a gRPC status: gRPC's retry policy never retries it
+    (response headers arrived), so crgrpc does."""
+    low = details.lower()
+    return "http2 header with status" in low or _NOT_GRPC in low
+
+
+def classify(code: grpc.StatusCode | None, details: str) -> tuple[int, str]:
+    """(number, NAME) of a failed call. Every form of a front end's HTTP answer
+    without a gRPC status (503 while starting) is UNAVAILABLE, whatever the race
+    inside gRPC made of it (UNKNOWN or INTERNAL "Stream removed")."""
+    num, name = status_of(code)
+    if num in (2, 13) and _NOT_GRPC in details.lower():
+        return UNAVAILABLE
+    return num, name
 
 
 def status_of(code: grpc.StatusCode | None) -> tuple[int, str]:

@@ -33,6 +33,16 @@ class Reply:
     raw_message: bool = False  # send `message` without percent-encoding
 
 
+@dataclass
+class HttpAnswer:
+    """A non-gRPC HTTP answer, as a front end sends it (Cloud Run's 503 while starting)."""
+
+    status: int = 503
+    body: bytes = b""
+    content_type: str = "text/html; charset=UTF-8"
+    split_body: bool = False  # send the body in two DATA frames
+
+
 def frame(message: bytes) -> bytes:
     return b"\x00" + struct.pack(">I", len(message)) + message
 
@@ -41,6 +51,8 @@ def frame(message: bytes) -> bytes:
 class RawGrpc(FrontEnd):
     reply: Reply = field(default_factory=Reply)
     eager: bool = False  # answer on the request headers, not on its end
+    # Answers for the first requests, in order (then `reply` for every later one).
+    script: list[Reply | HttpAnswer] = field(default_factory=list)
 
     def _on_event(self, h2conn: h2.connection.H2Connection, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
@@ -56,7 +68,11 @@ class RawGrpc(FrontEnd):
             self._answer(h2conn, event.stream_id)
 
     def _answer(self, h2conn: h2.connection.H2Connection, stream_id: int) -> None:
-        r = self.reply
+        with self._lock:
+            r = self.script.pop(0) if self.script else self.reply
+        if isinstance(r, HttpAnswer):
+            self._http(h2conn, stream_id, r)
+            return
         with suppress(h2.exceptions.H2Error):
             h2conn.send_headers(
                 stream_id,
@@ -72,9 +88,24 @@ class RawGrpc(FrontEnd):
             h2conn.send_headers(stream_id, trailers, end_stream=True)
 
 
+    def _http(self, h2conn: h2.connection.H2Connection, stream_id: int, a: HttpAnswer) -> None:
+        with suppress(h2.exceptions.H2Error):
+            headers = [(":status", str(a.status))]
+            if a.body:
+                headers += [("content-type", a.content_type), ("content-length", str(len(a.body)))]
+                h2conn.send_headers(stream_id, headers)
+                parts = [a.body[: len(a.body) // 2], a.body[len(a.body) // 2 :]] if a.split_body else [a.body]
+                for i, part in enumerate(parts):
+                    h2conn.send_data(stream_id, part, end_stream=i == len(parts) - 1)
+            else:
+                h2conn.send_headers(stream_id, [*headers, ("content-length", "0")], end_stream=True)
+
+
 @contextmanager
-def raw_grpc(reply: Reply, *, eager: bool = False) -> Iterator[RawGrpc]:
-    server = RawGrpc(reply=reply, eager=eager).start()
+def raw_grpc(
+    reply: Reply, *, eager: bool = False, script: list[Reply | HttpAnswer] | None = None
+) -> Iterator[RawGrpc]:
+    server = RawGrpc(reply=reply, eager=eager, script=list(script or [])).start()
     try:
         yield server
     finally:
