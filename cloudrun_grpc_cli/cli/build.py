@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from ..core.target import Target, parse_target
 from ..errors import UsageError
 from ..render.env import Environment
@@ -70,11 +68,11 @@ def build_settings(
 
 def auth_settings(opts: CommonOptions, audience: str | None = None) -> AuthSettings:
     """The token sources and rules the user chose (audience: `token` commands pass theirs)."""
-    env_token = os.environ.get("CRGRPC_TOKEN")
+    from_env = (opts.origins or {}).get("token") == "env"
     return AuthSettings(
         token=opts.token,
         token_file=opts.token_file,
-        token_from_env=opts.token is not None and opts.token == env_token,
+        token_label="CRGRPC_TOKEN" if from_env else "--token",
         key_file=opts.key_file,
         impersonate_service_account=opts.impersonate_service_account,
         include_email=opts.include_email,
