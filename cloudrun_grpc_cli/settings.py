@@ -37,7 +37,7 @@ class AuthSettings(NamedTuple):
 
     token: str | None = None
     token_file: Path | None = None
-    token_from_env: bool = False  # `token` came from CRGRPC_TOKEN
+    token_label: str = "--token"  # how messages name `token` (the CLI: its flag or variable)
     key_file: Path | None = None
     impersonate_service_account: str | None = None
     include_email: bool = False
@@ -47,7 +47,6 @@ class AuthSettings(NamedTuple):
     allow_plaintext_token: bool = False
     token_cache: bool = True
     iam_endpoint: str | None = None
-    certs_url: str | None = None
     show_token: bool = False
     metadata_timeout: float = 1.0
 

@@ -197,8 +197,9 @@ def test_impersonation_with_adc_source(
     issuer: Issuer, gcloud_adc: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     issuer.write_authorized_user(gcloud_adc)
-    monkeypatch.setenv("CRGRPC_IAM_ENDPOINT", issuer.url)
-    provider, _ = provide(AuthSettings(impersonate_service_account=TARGET_SA))
+    provider, _ = provide(
+        AuthSettings(impersonate_service_account=TARGET_SA, iam_endpoint=issuer.url)
+    )
     assert provider.source == f"impersonating {TARGET_SA} (source: ADC authorized_user)"
     assert provider.audience_bound is True
     tok = provider.get()
@@ -502,7 +503,7 @@ def test_static_token(issuer: Issuer) -> None:
     assert tried == ["--token"]
     tok = provider.get()
     assert (tok.value, tok.source, tok.email) == (value, "--token", KEY_SA)
-    from_env, _ = build_provider(AuthSettings(token=value, token_from_env=True), AUD)
+    from_env, _ = build_provider(AuthSettings(token=value, token_label="CRGRPC_TOKEN"), AUD)
     assert from_env is not None and from_env.source == "CRGRPC_TOKEN"
     prefixed, _ = build_provider(AuthSettings(token=f"Bearer {value}\n"), AUD)
     assert prefixed is not None and prefixed.get().value == value
@@ -541,7 +542,7 @@ def test_static_token_expired(issuer: Issuer) -> None:
 
 def test_static_token_not_a_jwt() -> None:
     with pytest.raises(CredentialsError) as e:
-        build_provider(AuthSettings(token="not-a-jwt-at-all", token_from_env=True), AUD)
+        build_provider(AuthSettings(token="not-a-jwt-at-all", token_label="CRGRPC_TOKEN"), AUD)
     assert e.value.message == (
         "CRGRPC_TOKEN: not a JWT: 'not-a-jw…' has 1 dot-separated part, not 3"
     )
@@ -568,7 +569,7 @@ def test_static_access_token() -> None:
             "--token and --key-file are 2 token sources at once; give one",
         ),
         (
-            AuthSettings(token="t", token_from_env=True, token_file=Path("f")),
+            AuthSettings(token="t", token_label="CRGRPC_TOKEN", token_file=Path("f")),
             "CRGRPC_TOKEN and --token-file are 2 token sources at once; give one",
         ),
         (

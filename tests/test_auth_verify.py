@@ -143,10 +143,13 @@ def test_wrong_issuer(issuer: Issuer) -> None:
     ).ok
 
 
-def test_env_certs_url(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CRGRPC_CERTS_URL", issuer.jwks_url)
-    assert verify_jwt(issuer.id_token(AUD)).ok
-    assert issuer.count("/oauth2/v3/certs") == 1
+def test_the_core_reads_no_certs_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CRGRPC_CERTS_URL is the CLI's (--certs); the core's default is Google's.
+    from cloudrun_grpc_cli.core.auth.verify import GOOGLE_CERTS_URL, certs_source
+
+    monkeypatch.setenv("CRGRPC_CERTS_URL", "/nowhere")
+    assert certs_source(None) == GOOGLE_CERTS_URL
+    assert certs_source(" /some/file ") == "/some/file"
 
 
 def test_fetch_failure_refused() -> None:
@@ -159,7 +162,7 @@ def test_fetch_failure_refused() -> None:
     with pytest.raises(CredentialsError) as e:
         verify_jwt(tok, certs=url)
     assert e.value.message.startswith(f"could not fetch certs from {url}: ")
-    assert e.value.hints == ("give --certs FILE (a PEM map or a JWKS) or set CRGRPC_CERTS_URL",)
+    assert e.value.hints == ("give --certs FILE (a PEM map or a JWKS), or another --certs URL",)
 
 
 def test_fetch_failure_http_status(issuer: Issuer) -> None:

@@ -108,18 +108,18 @@ def test_config_flag_missing_file_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[defaults\n", "error: invalid config "),
-        ('[defaults]\nretries = "many"\n', "error: invalid config: defaults.retries must be a whole number, not 'many'"),
-        ("[defaults]\nbogus = 1\n", "error: invalid config: unknown option defaults.bogus"),
-        ('[targets.x]\nkey_file = "k"\n', "error: invalid config: targets.x needs an address string"),
-        ("[other]\n", "error: invalid config "),
+        ("[defaults\n", "invalid config {path}: "),
+        ('[defaults]\nretries = "many"\n', "invalid config {path}: defaults.retries must be a whole number from 0 to 4, not 'many'"),
+        ("[defaults]\nbogus = 1\n", "invalid config {path}: unknown option defaults.bogus"),
+        ('[targets.x]\nkey_file = "k"\n', "invalid config {path}: targets.x needs an address string"),
+        ("[other]\n", "invalid config {path}: unknown table [other]"),
     ],
 )
 def test_bad_config_exit_2(config_file: Path, text: str, message: str) -> None:
     config_file.write_text(text)
     r = run("config", "show", "x")
     assert r.code == 2
-    assert r.stderr.splitlines()[0].startswith(message), r.stderr
+    assert r.stderr.splitlines()[0].startswith("error: " + message.format(path=config_file)), r.stderr
     assert "Traceback" not in r.stderr
 
 

@@ -101,3 +101,39 @@ def test_click_adapter_still_finds_no_args_is_help() -> None:
     assert cls.__module__.startswith("typer._click"), (
         f"typer no longer vendors Click as typer._click ({cls.__module__}): update cli/clickcompat.py"
     )
+
+
+def _reads_crgrpc_variable(node: ast.AST) -> bool:
+    """os.environ.get("CRGRPC_…"), os.getenv(…), os.environ["CRGRPC_…"], also with f-strings."""
+
+    def crgrpc(arg: ast.AST) -> bool:
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            return arg.value.startswith("CRGRPC")
+        if isinstance(arg, ast.JoinedStr) and arg.values:
+            return crgrpc(arg.values[0])
+        return False
+
+    if isinstance(node, ast.Call) and node.args:
+        name = ast.unparse(node.func)
+        return name.endswith(("environ.get", "getenv", "environ.pop", "environ.setdefault")) and crgrpc(node.args[0])
+    if isinstance(node, ast.Subscript):
+        return ast.unparse(node.value).endswith("environ") and crgrpc(node.slice)
+    return False
+
+
+def test_the_core_reads_no_crgrpc_variable() -> None:
+    """CRGRPC_* variables belong to the CLI's option table; the core gets values in settings."""
+    mentions = [str(p.relative_to(PKG)) for p in files("core") if "CRGRPC_" in p.read_text()]
+    reads = [
+        f"{p.relative_to(PKG)}:{node.lineno}"
+        for p in files("core")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if _reads_crgrpc_variable(node)
+    ]
+    assert (mentions, reads) == ([], [])
+
+
+def test_the_crgrpc_variable_check_sees_reads() -> None:
+    code = 'os.environ.get("CRGRPC_X")\nos.getenv(f"CRGRPC_{n}")\nos.environ["CRGRPC_Y"]\nos.environ.get("HOME")\n'
+    hits = [n.lineno for n in ast.walk(ast.parse(code)) if _reads_crgrpc_variable(n)]
+    assert sorted(hits) == [1, 2, 3]

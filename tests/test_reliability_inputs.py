@@ -139,8 +139,8 @@ CASES: list[Case] = [
     C("conflict-env-key", 2, "error: CRGRPC_TOKEN and --key-file are 2 token sources at once; give one", *SAY, "--key-file", "{tmp}/user.json", env={"CRGRPC_TOKEN": "x"}),
     # --- config, TLS files ---------------------------------------------------------------------------------
     C("config-missing", 2, "error: cannot read --config '{tmp}/none.toml': no such file", *SAY, "--config", "{tmp}/none.toml"),
-    C("config-bad-toml", 2, "error: invalid config '{tmp}/bad.toml': …", *SAY, "--config", "{tmp}/bad.toml"),
-    C("config-wrong-type", 2, "error: invalid config: defaults.retries must be a whole number, not 'x'", *SAY, "--config", "{tmp}/badtype.toml"),
+    C("config-bad-toml", 2, "error: invalid config {tmp}/bad.toml: …", *SAY, "--config", "{tmp}/bad.toml"),
+    C("config-wrong-type", 2, "error: invalid config {tmp}/badtype.toml: defaults.retries must be a whole number from 0 to 4, not 'x'", *SAY, "--config", "{tmp}/badtype.toml"),
     C("cacert-missing", 2, "error: cannot read --cacert '{tmp}/none.pem': No such file or directory", "call", "127.0.0.1:{closed}", "M", "--cacert", "{tmp}/none.pem"),
     C("cacert-not-pem", 2, "error: --cacert '{tmp}/notjson.json' holds no PEM certificate", "call", "127.0.0.1:{closed}", "M", "--no-auth", "--cacert", "{tmp}/notjson.json"),
     # --- schema: --proto, --protoset, unknown names ------------------------------------------------------------

@@ -229,7 +229,7 @@ def test_slow_server_with_timeout_is_68_and_cancelled() -> None:
 
 
 def test_timeout_does_not_cut_reflection_short() -> None:
-    # --timeout is the call's deadline; reflection has its own and must still work.
+    # --timeout is the call's deadline and each reflection request's: 5 s leaves room for both.
     with types_server() as s:
         r = run("call", "--plaintext", s.address, "Slow", "-d", '{"seconds": 0.05}', "--timeout", "5", "--no-schema-cache")
     assert (r.code, r.stdout) == (0, '{"data":"bGF0ZQ=="}\n'), r

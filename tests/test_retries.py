@@ -145,7 +145,7 @@ def test_reflection_calls_are_retried_too() -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--retries", "5"], "error: invalid value for '--retries' (env var: 'CRGRPC_RETRIES'): 5 is not in the range 0<=x<=4."),
+    (["--retries", "5"], "error: invalid value for '--retries': 5 is not a whole number from 0 to 4"),
     (["--retry-on", "NOPE"], "error: unknown status code 'NOPE' for --retry-on"),
 ])
 def test_retry_usage_errors(argv: list[str], message: str) -> None:

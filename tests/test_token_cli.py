@@ -461,7 +461,7 @@ def test_verify_certs_fetch_fails(issuer: Issuer) -> None:
     assert (r.code, r.stdout) == (3, "")
     assert r.stderr == (
         f"error: could not fetch certs from {url}: HTTP 404\n"
-        "hint: give --certs FILE (a PEM map or a JWKS) or set CRGRPC_CERTS_URL\n"
+        "hint: give --certs FILE (a PEM map or a JWKS), or another --certs URL\n"
     )
 
 
@@ -476,7 +476,7 @@ def test_verify_certs_unreachable(issuer: Issuer) -> None:
     assert (r.code, r.stdout) == (3, "")
     assert r.stderr == (
         f"error: could not fetch certs from {url}: connection refused\n"
-        "hint: give --certs FILE (a PEM map or a JWKS) or set CRGRPC_CERTS_URL\n"
+        "hint: give --certs FILE (a PEM map or a JWKS), or another --certs URL\n"
     )
 
 

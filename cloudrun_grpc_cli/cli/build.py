@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from ..core.target import Target, parse_target
 from ..errors import UsageError
 from ..render.env import Environment
@@ -16,7 +14,7 @@ from ..settings import (
     Settings,
 )
 from .console import OUTPUT_MODES, choose_mode
-from .options import CommonOptions
+from .options import ROWS, CommonOptions
 
 COLOR_MODES = ("auto", "always", "never")
 
@@ -25,9 +23,12 @@ def output_mode(opts: CommonOptions, env: Environment, allowed: tuple[str, ...])
     return choose_mode(opts.output, env, allowed)  # type: ignore[return-value]
 
 
+# Each reflection request's deadline when --timeout is not given.
+REFLECTION_TIMEOUT = 10.0
+
+
 def build_settings(
-    opts: CommonOptions, env: Environment, *, allowed_modes: tuple[str, ...] = OUTPUT_MODES,
-    timeout: float | None = None,
+    opts: CommonOptions, env: Environment, *, allowed_modes: tuple[str, ...] = OUTPUT_MODES
 ) -> Settings:
     if opts.color not in COLOR_MODES:
         raise UsageError(f"unknown --color {opts.color!r}", "use auto, always or never")
@@ -43,7 +44,8 @@ def build_settings(
         key=opts.key,
         authority=opts.authority,
         connect_timeout=opts.connect_timeout,
-        timeout=timeout,
+        timeout=opts.timeout,
+        reflection_timeout=REFLECTION_TIMEOUT if opts.timeout is None else opts.timeout,
         max_msg_size=opts.max_msg_size,
         headers=headers,
         retries=opts.retries,
@@ -70,11 +72,11 @@ def build_settings(
 
 def auth_settings(opts: CommonOptions, audience: str | None = None) -> AuthSettings:
     """The token sources and rules the user chose (audience: `token` commands pass theirs)."""
-    env_token = os.environ.get("CRGRPC_TOKEN")
+    from_env = (opts.origins or {}).get("token") == "env"
     return AuthSettings(
         token=opts.token,
         token_file=opts.token_file,
-        token_from_env=opts.token is not None and opts.token == env_token,
+        token_label=ROWS["token"].env if from_env else "--token",
         key_file=opts.key_file,
         impersonate_service_account=opts.impersonate_service_account,
         include_email=opts.include_email,

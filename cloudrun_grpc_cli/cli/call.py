@@ -9,7 +9,7 @@ import typer
 from ..core.events import Message, Status
 from ..errors import UsageError
 from .completion import complete_method
-from .options import CommonOptions, common_options
+from .options import CommonOptions, call_options
 
 CALL_HELP = """Call METHOD with JSON request data; print the response(s).
 
@@ -33,14 +33,13 @@ def register(app: typer.Typer) -> None:
     app.command("call", help=CALL_HELP)(call_cmd)
 
 
-@common_options
+@call_options
 def call_cmd(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, a named target, or https://host/pkg.Service/Method.")],
     method: Annotated[Optional[str], typer.Argument(metavar="METHOD", autocompletion=complete_method, help="pkg.Service/Method, pkg.Service.Method, or a unique Method.")] = None,
     *,
-    data: Annotated[Optional[str], typer.Option("-d", "--data", help="Request JSON, @FILE, or @- for standard input.", envvar="CRGRPC_DATA", show_envvar=True, metavar="DATA")] = None,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", help="Deadline for the call, in seconds.", envvar="CRGRPC_TIMEOUT", show_envvar=True, min=0.001, metavar="SECONDS", rich_help_panel="Connection")] = None,
-    allow_unknown_fields: Annotated[bool, typer.Option("--allow-unknown-fields", help="Skip request fields the schema does not know.", envvar="CRGRPC_ALLOW_UNKNOWN_FIELDS", show_envvar=True)] = False,
+    data: Optional[str],
+    allow_unknown_fields: bool,
     opts: CommonOptions,
 ) -> None:
     from ..core.calls import run_call
@@ -50,7 +49,7 @@ def call_cmd(
     from .data import load_data
     from .runner import prepare, session
 
-    tgt, settings, env = prepare(target, opts, timeout=timeout)
+    tgt, settings, env = prepare(target, opts)
     method_text = _method_text(tgt.method, method)
     out = settings.output
     console = pretty_console(env) if out.mode == "pretty" else None

@@ -29,14 +29,14 @@ def _settings(params: dict[str, Any]) -> tuple[Any, Any]:
     from .build import build_settings, build_target
     from .config import apply_config
     from .console import current_env
-    from .options import _DEFAULTS, OPTION_NAMES, CommonOptions
+    from .options import DEFAULTS, OPTION_NAMES, CommonOptions
 
     given = {
         name: _typed(name, params[name])
         for name in OPTION_NAMES
-        if name in params and params[name] is not None and params[name] != _DEFAULTS[name]
+        if name in params and params[name] is not None and params[name] != DEFAULTS[name]
     }
-    opts = CommonOptions(**{**_DEFAULTS, **given}, origins={n: "flag" if n in given else "default" for n in OPTION_NAMES})
+    opts = CommonOptions(**{**DEFAULTS, **given}, origins={n: "flag" if n in given else "default" for n in OPTION_NAMES})
     opts, target_text = apply_config(opts, params["target"])
     settings = build_settings(opts, current_env(), allowed_modes=("pretty", "json", "full", "events"))
     channel = settings.channel._replace(
@@ -49,10 +49,12 @@ def _typed(name: str, value: Any) -> Any:
     """Click hands completion some values unconverted: paths come as text."""
     from pathlib import Path
 
-    from .options import _SPECS
+    from .options import ROWS
 
-    kind = str(_SPECS[name][0])
-    if "Path" not in kind:
+    row = ROWS[name]
+    if row.is_number and isinstance(value, str):
+        return row.parse(value)  # ValueError: offer nothing
+    if row.kind is not Path:
         return value
     if isinstance(value, (list, tuple)):
         return [Path(v) for v in value]

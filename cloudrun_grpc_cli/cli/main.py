@@ -92,9 +92,22 @@ def _silence_grpc(argv: Sequence[str]) -> None:
 def _usage_error(e: typer.TyperException) -> UsageError:
     ctx = getattr(e, "ctx", None)
     path = ctx.command_path if ctx is not None else "crgrpc"
-    message = e.format_message().strip()
+    message = _bad_parameter(e) or e.format_message().strip()
     first = message.splitlines()[0] if message else "invalid usage"
     return UsageError(first[0].lower() + first[1:] if first else first, f"run '{path} --help'")
+
+
+def _bad_parameter(e: typer.TyperException) -> str | None:
+    """A bad option value, named as the user gave it: the flag, or its CRGRPC_* variable."""
+    param, ctx = getattr(e, "param", None), getattr(e, "ctx", None)
+    if not isinstance(e, typer.BadParameter) or e.param_hint is not None or param is None:
+        return None
+    is_option = param.param_type_name == "option" and param.opts
+    flag = max(param.opts, key=len) if is_option else param.human_readable_name
+    source = ctx.get_parameter_source(param.name) if ctx is not None and param.name else None
+    if getattr(source, "name", None) == "ENVIRONMENT" and isinstance(param.envvar, str):
+        return f"invalid value for {param.envvar} ({flag}): {e.message}"
+    return f"invalid value for '{flag}': {e.message}"
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:

@@ -1,14 +1,24 @@
-"""The options list, describe and call share, declared once.
+"""Every option of every command, declared once: the table `OPTIONS`.
 
-`common_options` adds them to a command's signature (typer reads
-`__signature__`) and hands the command one `CommonOptions` object. Every
-option has an environment variable CRGRPC_<NAME>, shown in --help.
+Each row names an option's flags, Python type, default, allowed range, CRGRPC_*
+variable, config-file key (None: not in the config file), help panel, help
+text and metavar. From the table come the typer parameters (`with_options`),
+the environment variables, the defaults, and the config file's conversion and
+validation (cli/config.py), so a value from a flag, a CRGRPC_* variable or
+the config file gets exactly the same checks.
+
+`common_options` adds the options list, describe, call and config show share
+to a command's signature (typer reads `__signature__`) and hands the command
+one `CommonOptions` object; rows outside CommonOptions (call's -d, serve's
+--port…) reach the command as keyword arguments of their own.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import math
+import os
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -22,18 +32,222 @@ CONN = "Connection"
 AUTH = "Authentication"
 SCHEMA = "Schema"
 OUTPUT = "Output"
+REQUEST = "Request"
+VERIFY = "Verification"
+SERVER = "Server"
+
+# Deadlines: grpcio takes up to about 7e9 s (beyond, its absolute deadline
+# overflows: an immediate DEADLINE_EXCEEDED), and the grpc-timeout header has at
+# most 8 digits; 99999999 s (over 3 years) is far inside both.
+TIMEOUT_MIN, TIMEOUT_MAX = 0.001, 99_999_999.0
+INT32_MAX = 2**31 - 1  # gRPC's channel arguments are C ints
 
 
-def _opt(*decls: str, help: str, panel: str, env: str | None = None, **kw: Any) -> Any:
-    name = env or decls[0].lstrip("-").split("/")[0].replace("-", "_").upper()
-    return typer.Option(
-        *decls,
+class Opt(NamedTuple):
+    """One option: a row of the table."""
+
+    name: str  # unique; the CommonOptions field, else the row's own name
+    flags: tuple[str, ...]
+    pytype: Any  # the Python type typer reads: bool, Optional[float], list[Path]…
+    default: Any
+    help: str  # without the range, which help_text adds
+    panel: str | None
+    metavar: str | None
+    env: str  # CRGRPC_*
+    config_key: str | None  # key in [defaults] / [targets.NAME]; None: not allowed there
+    min: float | None = None
+    max: float | None = None
+    dest: str = ""  # the command's parameter name (default: name)
+    show_default: bool = True
+
+    @property
+    def param(self) -> str:
+        return self.dest or self.name
+
+    @property
+    def kind(self) -> Any:
+        """The scalar type: bool, int, float, str or Path (of each item for lists)."""
+        t = self.pytype
+        if typing.get_origin(t) is list:
+            t = typing.get_args(t)[0]
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        if typing.get_origin(t) is not None and len(args) == 1:  # Optional[X]
+            t = args[0]
+        return t
+
+    @property
+    def is_list(self) -> bool:
+        return typing.get_origin(self.pytype) is list
+
+    @property
+    def is_number(self) -> bool:
+        return self.kind in (int, float)
+
+    @property
+    def range_text(self) -> str:
+        """'a finite number from 0.001 to 99999999', 'a whole number from 0 to 4'."""
+        what = "a whole number" if self.kind is int else "a finite number"
+        return f"{what} from {_num(self.min)} to {_num(self.max)}"
+
+    @property
+    def help_text(self) -> str:
+        if not self.is_number:
+            return self.help
+        return f"{self.help.rstrip('.')} ({_num(self.min)}-{_num(self.max)})."
+
+    def option(self) -> Any:
+        """The typer.Option of this row."""
+        kw: dict[str, Any] = {}
+        if self.is_number:
+            kw["parser"] = _NumberParser(self)
+        if not self.show_default:
+            kw["show_default"] = False
+        return typer.Option(
+            *self.flags,
+            help=self.help_text,
+            envvar=self.env,
+            show_envvar=True,
+            rich_help_panel=self.panel,
+            metavar=self.metavar,
+            **kw,
+        )
+
+    def parse(self, value: object) -> Any:
+        """A number from a flag's or variable's text or a config file's value,
+        checked against the range; ValueError(range_text) otherwise."""
+        number: int | float
+        if isinstance(value, str):
+            try:
+                number = int(value.strip()) if self.kind is int else float(value)
+            except ValueError:
+                raise ValueError(self.range_text) from None
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (self.kind is int and not isinstance(value, int))
+        ):
+            raise ValueError(self.range_text)
+        else:
+            number = value
+        if self.kind is float:
+            number = float(number)
+        assert self.min is not None and self.max is not None
+        if not math.isfinite(number) or not self.min <= number <= self.max:
+            raise ValueError(self.range_text)
+        return number
+
+
+def _num(x: float | None) -> str:
+    assert x is not None
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+class _NumberParser:
+    """typer's parser for a numeric row: finite and in the row's range, else
+    BadParameter (exit 2; Click adds the option, cli/main.py names its source)."""
+
+    def __init__(self, row: Opt) -> None:
+        self.row = row
+        self.__name__ = "integer" if row.kind is int else "number"
+
+    def __call__(self, value: Any) -> Any:
+        try:
+            return self.row.parse(value)
+        except ValueError as e:
+            shown = value.strip() if isinstance(value, str) and value.strip() else repr(value)
+            raise typer.BadParameter(f"{shown} is not {e}") from None
+
+
+def _row(
+    name: str,
+    *flags: str,
+    pytype: Any,
+    default: Any,
+    help: str,
+    panel: str | None = None,
+    metavar: str | None = None,
+    env: str | None = None,
+    config: bool = True,
+    min: float | None = None,
+    max: float | None = None,
+    dest: str = "",
+    show_default: bool = True,
+) -> Opt:
+    return Opt(
+        name=name,
+        flags=flags,
+        pytype=pytype,
+        default=default,
         help=help,
-        envvar=f"CRGRPC_{name}",
-        show_envvar=True,
-        rich_help_panel=panel,
-        **kw,
+        panel=panel,
+        metavar=metavar,
+        env="CRGRPC_" + (env or name).upper(),
+        config_key=name if config else None,
+        min=min,
+        max=max,
+        dest=dest,
+        show_default=show_default,
     )
+
+
+OPTIONS: tuple[Opt, ...] = (
+    # --- shared: CommonOptions fields ------------------------------------------------------
+    _row("plaintext", "--plaintext", pytype=bool, default=False, panel=CONN, help="Use plaintext HTTP/2 (h2c) for a host:port target."),
+    _row("insecure", "--insecure", pytype=bool, default=False, panel=CONN, help="Trust exactly the server's own certificate (self-signed servers); warns."),
+    _row("cacert", "--cacert", pytype=Optional[Path], default=None, panel=CONN, metavar="FILE", help="PEM file of CA certificates to verify the server with."),
+    _row("cert", "--cert", pytype=Optional[Path], default=None, panel=CONN, metavar="FILE", help="Client certificate (PEM) for mutual TLS; with --key."),
+    _row("key", "--key", pytype=Optional[Path], default=None, panel=CONN, metavar="FILE", help="Client private key (PEM) for mutual TLS; with --cert."),
+    _row("authority", "--authority", pytype=Optional[str], default=None, panel=CONN, metavar="NAME", help="The :authority header and the TLS name to verify; also sets the default audience."),
+    _row("connect_timeout", "--connect-timeout", pytype=float, default=10.0, panel=CONN, metavar="SECONDS", min=TIMEOUT_MIN, max=TIMEOUT_MAX, help="Seconds to wait for the connection."),
+    _row("timeout", "--timeout", pytype=Optional[float], default=None, panel=CONN, metavar="SECONDS", min=TIMEOUT_MIN, max=TIMEOUT_MAX, help="Deadline in seconds for the call; each reflection request gets the same deadline, by default 10 s."),
+    _row("max_msg_size", "--max-msg-size", pytype=Optional[int], default=None, panel=CONN, metavar="BYTES", min=1, max=INT32_MAX, help="Largest response message accepted, in bytes; by default 4 MiB."),
+    _row("header", "-H", "--header", pytype=list[str], default=[], panel=CONN, metavar="'NAME: VALUE'", help="Request header 'name: value' (repeatable; sent on reflection too; -bin names take base64)."),
+    _row("retries", "--retries", pytype=int, default=0, panel=CONN, metavar="N", min=0, max=4, help="Retry UNAVAILABLE up to N times with gRPC's retry policy."),
+    _row("retry_on", "--retry-on", pytype=list[str], default=[], panel=CONN, metavar="CODE", help="Also retry this status code (repeatable)."),
+    _row("token", "--token", pytype=Optional[str], default=None, panel=AUTH, metavar="JWT", help="An ID token you already have (checked locally first)."),
+    _row("token_file", "--token-file", pytype=Optional[Path], default=None, panel=AUTH, metavar="FILE", help="Read the ID token from FILE."),
+    _row("key_file", "--key-file", pytype=Optional[Path], default=None, panel=AUTH, metavar="FILE", help="Service-account key file to mint the ID token with."),
+    _row("impersonate_service_account", "--impersonate-service-account", pytype=Optional[str], default=None, panel=AUTH, metavar="EMAIL", help="Mint the token as this service account (IAM Credentials generateIdToken)."),
+    _row("include_email", "--include-email", pytype=bool, default=False, panel=AUTH, help="With impersonation: put the email claim in the token."),
+    _row("audience", "--audience", pytype=Optional[str], default=None, panel=AUTH, metavar="AUD", help="Token audience (default https://HOST of the target or --authority)."),
+    _row("auth", "--auth/--no-auth", pytype=Optional[bool], default=None, panel=AUTH, show_default=False, help="Force sending a token (plaintext, gcloud user) or never send one."),
+    _row("serverless_auth", "--serverless-auth", pytype=bool, default=False, panel=AUTH, help="Send the token in x-serverless-authorization (Cloud Run checks it first)."),
+    _row("allow_plaintext_token", "--allow-plaintext-token", pytype=bool, default=False, panel=AUTH, help="Allow a token over plaintext to a non-loopback host."),
+    _row("no_token_cache", "--no-token-cache", pytype=bool, default=False, panel=AUTH, help="Neither read nor write the token cache."),
+    _row("iam_endpoint", "--iam-endpoint", pytype=Optional[str], default=None, panel=AUTH, metavar="URL", help="IAM Credentials endpoint for impersonation."),
+    _row("show_token", "--show-token", pytype=bool, default=False, panel=AUTH, help="Show the full token with -v (it is redacted otherwise)."),
+    _row("proto", "--proto", pytype=list[Path], default=[], panel=SCHEMA, metavar="FILE", help="Schema from a .proto file instead of reflection (repeatable; needs crgrpc[protos])."),
+    _row("import_path", "-I", "--import-path", pytype=list[Path], default=[], panel=SCHEMA, metavar="DIR", help="Import path for --proto (repeatable)."),
+    _row("protoset", "--protoset", pytype=list[Path], default=[], panel=SCHEMA, metavar="FILE", help="Schema from a FileDescriptorSet file (repeatable)."),
+    _row("protoset_out", "--protoset-out", pytype=Optional[Path], default=None, panel=SCHEMA, metavar="FILE", help="Write the schema used to FILE as a FileDescriptorSet."),
+    _row("no_schema_cache", "--no-schema-cache", pytype=bool, default=False, panel=SCHEMA, help="Neither read nor write the reflection schema cache."),
+    _row("output", "-o", "--output", pytype=Optional[str], default=None, panel=OUTPUT, metavar="MODE", help="pretty | json, and for call full | events (default: pretty on a terminal, json in a pipe)."),
+    _row("emit_defaults", "--emit-defaults", pytype=bool, default=False, panel=OUTPUT, help="Print fields that have their default value."),
+    _row("proto_names", "--proto-names", pytype=bool, default=False, panel=OUTPUT, help="Print proto field names (snake_case), not JSON names."),
+    _row("color", "--color", pytype=str, default="auto", panel=OUTPUT, metavar="WHEN", help="auto | always | never (NO_COLOR is honoured)."),
+    _row("verbose", "-v", "--verbose", pytype=bool, default=False, panel=OUTPUT, help="Show request metadata (redacted) and the token panel."),
+    _row("debug", "--debug", pytype=bool, default=False, panel=OUTPUT, help="Show tracebacks and gRPC's own logging."),
+    _row("config", "--config", pytype=Optional[Path], default=None, panel=OUTPUT, metavar="FILE", config=False, help="Config file (default $XDG_CONFIG_HOME/crgrpc/config.toml)."),
+    # --- call ------------------------------------------------------------------------------
+    _row("data", "-d", "--data", pytype=Optional[str], default=None, panel=REQUEST, metavar="DATA", config=False, help="Request JSON, @FILE, or @- for standard input."),
+    _row("allow_unknown_fields", "--allow-unknown-fields", pytype=bool, default=False, panel=REQUEST, config=False, help="Skip request fields the schema does not know."),
+    # --- token decode ----------------------------------------------------------------------
+    _row("verify", "--verify", pytype=bool, default=False, panel=VERIFY, config=False, help="Check signature, issuer, audience and expiry."),
+    _row("verify_audience", "--audience", pytype=Optional[str], default=None, panel=VERIFY, metavar="AUD", env="AUDIENCE", config=False, dest="audience", help="With --verify: the audience the token must carry."),
+    _row("certs", "--certs", pytype=Optional[str], default=None, panel=VERIFY, metavar="URL|FILE", env="CERTS_URL", config=False, help="Certs to check token signatures with: a URL or a file (PEM map or JWKS); default Google's."),
+    # --- serve -----------------------------------------------------------------------------
+    _row("host", "--host", pytype=str, default="::", panel=SERVER, metavar="HOST", env="SERVE_HOST", config=False, help="Interface to listen on (default: all)."),
+    _row("port", "--port", pytype=Optional[int], default=None, panel=SERVER, metavar="PORT", env="SERVE_PORT", config=False, min=0, max=65535, show_default=False, help="Port, by default $PORT, else 8080."),
+    _row("tls_cert", "--tls-cert", pytype=Optional[Path], default=None, panel=SERVER, metavar="FILE", config=False, help="Serve TLS with this certificate (PEM)."),
+    _row("tls_key", "--tls-key", pytype=Optional[Path], default=None, panel=SERVER, metavar="FILE", config=False, help="The certificate's private key (PEM)."),
+    _row("reflection", "--reflection/--no-reflection", pytype=bool, default=True, panel=SERVER, config=False, help="Offer server reflection."),
+    _row("require_token", "--require-token", pytype=bool, default=False, panel=SERVER, config=False, help="Reject calls without a valid Google ID token."),
+    _row("serve_audience", "--audience", pytype=Optional[str], default=None, panel=SERVER, metavar="AUD", env="AUDIENCE", config=False, dest="audience", help="With --require-token: the audience tokens must carry."),
+    _row("allow_email", "--allow-email", pytype=list[str], default=[], panel=SERVER, metavar="EMAIL", config=False, help="With --require-token: only these emails (repeatable)."),
+)
+
+ROWS: dict[str, Opt] = {row.name: row for row in OPTIONS}
+assert len(ROWS) == len(OPTIONS), "duplicate row names"
 
 
 class CommonOptions(NamedTuple):
@@ -44,6 +258,7 @@ class CommonOptions(NamedTuple):
     key: Path | None
     authority: str | None
     connect_timeout: float
+    timeout: float | None
     max_msg_size: int | None
     header: list[str]
     retries: int
@@ -77,82 +292,47 @@ class CommonOptions(NamedTuple):
     origins: dict[str, str] | None = None
 
 
-_SPECS: dict[str, tuple[Any, Any]] = {
-    "plaintext": (bool, _opt("--plaintext", help="Use plaintext HTTP/2 (h2c) for a host:port target.", panel=CONN)),
-    "insecure": (bool, _opt("--insecure", help="Trust exactly the server's own certificate (self-signed servers); warns.", panel=CONN)),
-    "cacert": (Optional[Path], _opt("--cacert", help="PEM file of CA certificates to verify the server with.", panel=CONN, metavar="FILE")),
-    "cert": (Optional[Path], _opt("--cert", help="Client certificate (PEM) for mutual TLS; with --key.", panel=CONN, metavar="FILE")),
-    "key": (Optional[Path], _opt("--key", help="Client private key (PEM) for mutual TLS; with --cert.", panel=CONN, metavar="FILE")),
-    "authority": (Optional[str], _opt("--authority", help="The :authority header and the TLS name to verify; also sets the default audience.", panel=CONN, metavar="NAME")),
-    "connect_timeout": (float, _opt("--connect-timeout", help="Seconds to wait for the connection.", panel=CONN, min=0.001, metavar="SECONDS")),
-    "max_msg_size": (Optional[int], _opt("--max-msg-size", help="Largest response message accepted, in bytes (default 4 MiB).", panel=CONN, min=1, metavar="BYTES")),
-    "header": (list[str], _opt("-H", "--header", help="Request header 'name: value' (repeatable; sent on reflection too; -bin names take base64).", panel=CONN, metavar="'NAME: VALUE'", env="HEADER")),
-    "retries": (int, _opt("--retries", help="Retry UNAVAILABLE up to N times with gRPC's retry policy (0-4).", panel=CONN, min=0, max=4, metavar="N")),
-    "retry_on": (list[str], _opt("--retry-on", help="Also retry this status code (repeatable).", panel=CONN, metavar="CODE")),
-    "token": (Optional[str], _opt("--token", help="An ID token you already have (checked locally first).", panel=AUTH, metavar="JWT")),
-    "token_file": (Optional[Path], _opt("--token-file", help="Read the ID token from FILE.", panel=AUTH, metavar="FILE")),
-    "key_file": (Optional[Path], _opt("--key-file", help="Service-account key file to mint the ID token with.", panel=AUTH, metavar="FILE")),
-    "impersonate_service_account": (Optional[str], _opt("--impersonate-service-account", help="Mint the token as this service account (IAM Credentials generateIdToken).", panel=AUTH, metavar="EMAIL")),
-    "include_email": (bool, _opt("--include-email", help="With impersonation: put the email claim in the token.", panel=AUTH)),
-    "audience": (Optional[str], _opt("--audience", help="Token audience (default https://HOST of the target or --authority).", panel=AUTH, metavar="AUD")),
-    "auth": (Optional[bool], _opt("--auth/--no-auth", help="Force sending a token (plaintext, gcloud user) or never send one.", panel=AUTH, show_default=False)),
-    "serverless_auth": (bool, _opt("--serverless-auth", help="Send the token in x-serverless-authorization (Cloud Run checks it first).", panel=AUTH)),
-    "allow_plaintext_token": (bool, _opt("--allow-plaintext-token", help="Allow a token over plaintext to a non-loopback host.", panel=AUTH)),
-    "no_token_cache": (bool, _opt("--no-token-cache", help="Neither read nor write the token cache.", panel=AUTH)),
-    "iam_endpoint": (Optional[str], _opt("--iam-endpoint", help="IAM Credentials endpoint for impersonation.", panel=AUTH, metavar="URL")),
-    "show_token": (bool, _opt("--show-token", help="Show the full token with -v (it is redacted otherwise).", panel=AUTH)),
-    "proto": (list[Path], _opt("--proto", help="Schema from a .proto file instead of reflection (repeatable; needs crgrpc[protos]).", panel=SCHEMA, metavar="FILE")),
-    "import_path": (list[Path], _opt("-I", "--import-path", help="Import path for --proto (repeatable).", panel=SCHEMA, metavar="DIR", env="IMPORT_PATH")),
-    "protoset": (list[Path], _opt("--protoset", help="Schema from a FileDescriptorSet file (repeatable).", panel=SCHEMA, metavar="FILE")),
-    "protoset_out": (Optional[Path], _opt("--protoset-out", help="Write the schema used to FILE as a FileDescriptorSet.", panel=SCHEMA, metavar="FILE")),
-    "no_schema_cache": (bool, _opt("--no-schema-cache", help="Neither read nor write the reflection schema cache.", panel=SCHEMA)),
-    "output": (Optional[str], _opt("-o", "--output", help="pretty | json | full | events (default: pretty on a terminal, json in a pipe).", panel=OUTPUT, metavar="MODE", env="OUTPUT")),
-    "emit_defaults": (bool, _opt("--emit-defaults", help="Print fields that have their default value.", panel=OUTPUT)),
-    "proto_names": (bool, _opt("--proto-names", help="Print proto field names (snake_case), not JSON names.", panel=OUTPUT)),
-    "color": (str, _opt("--color", help="auto | always | never (NO_COLOR is honoured).", panel=OUTPUT, metavar="WHEN")),
-    "verbose": (bool, _opt("-v", "--verbose", help="Show request metadata (redacted) and the token panel.", panel=OUTPUT, env="VERBOSE")),
-    "debug": (bool, _opt("--debug", help="Show tracebacks and gRPC's own logging.", panel=OUTPUT)),
-    "config": (Optional[Path], _opt("--config", help="Config file (default $XDG_CONFIG_HOME/crgrpc/config.toml).", panel=OUTPUT, metavar="FILE")),
-}
-
-_DEFAULTS: dict[str, Any] = {
-    "plaintext": False, "insecure": False, "cacert": None, "cert": None, "key": None,
-    "authority": None, "connect_timeout": 10.0, "max_msg_size": None, "header": [],
-    "retries": 0, "retry_on": [], "token": None, "token_file": None, "key_file": None,
-    "impersonate_service_account": None, "include_email": False, "audience": None,
-    "auth": None, "serverless_auth": False, "allow_plaintext_token": False,
-    "no_token_cache": False, "iam_endpoint": None, "show_token": False, "proto": [],
-    "import_path": [], "protoset": [], "protoset_out": None, "no_schema_cache": False,
-    "output": None, "emit_defaults": False, "proto_names": False, "color": "auto",
-    "verbose": False, "debug": False, "config": None,
-}
-
 OPTION_NAMES = tuple(f for f in CommonOptions._fields if f != "origins")
-assert set(OPTION_NAMES) == set(_SPECS) == set(_DEFAULTS)
+assert all(name in ROWS for name in OPTION_NAMES), "a CommonOptions field without a row"
+DEFAULTS: dict[str, Any] = {name: ROWS[name].default for name in OPTION_NAMES}
+PATH_LISTS = frozenset(r.name for r in OPTIONS if r.is_list and r.kind is Path)  # repeatable options of paths
+
+
+def default_options() -> CommonOptions:
+    """CommonOptions with every default (lists fresh)."""
+    fresh: dict[str, Any] = {n: list(v) if isinstance(v, list) else v for n, v in DEFAULTS.items()}
+    return CommonOptions(**fresh)
 
 
 def with_options(*names: str) -> Callable[[F], F]:
-    """Add the named shared options to fn's CLI signature; fn receives `opts`
-    (a CommonOptions with defaults for the options it does not take)."""
+    """Add the named rows to fn's CLI signature. CommonOptions rows reach fn as
+    `opts` (a CommonOptions with defaults for the options it does not take);
+    other rows as keyword arguments named by their `param` (fn declares them,
+    without typer metadata: the table has it)."""
+    rows = [ROWS[n] for n in names]
+    params = {r.param for r in rows}
+    assert len(params) == len(rows), f"two rows with one parameter name in {names}"
 
     def decorate(fn: F) -> F:
         sig = inspect.signature(fn)
         hints = typing.get_type_hints(fn, include_extras=True)
+        takes_opts = "opts" in sig.parameters
         own = [
             p.replace(annotation=hints.get(p.name, p.annotation))
             for p in sig.parameters.values()
-            if p.name != "opts"
+            if p.name != "opts" and p.name not in params
         ]
+        missing = [r.param for r in rows if r.name not in OPTION_NAMES and r.param not in sig.parameters]
+        assert not missing, f"{fn.__name__} does not take {missing}"
         extra = [
             inspect.Parameter(
-                name,
+                r.param,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=_DEFAULTS[name],
-                annotation=Annotated[_SPECS[name][0], _SPECS[name][1]],
+                default=list(r.default) if isinstance(r.default, list) else r.default,
+                annotation=Annotated[r.pytype, r.option()],
             )
-            for name in names
+            for r in rows
         ]
-
         ctx_param = inspect.Parameter(
             "crgrpc_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context
         )
@@ -160,13 +340,20 @@ def with_options(*names: str) -> Callable[[F], F]:
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
             ctx = kwargs.pop("crgrpc_ctx")
-            given = {name: kwargs.pop(name) for name in names}
-            origins = {name: _origin(ctx, name) for name in names}
-            for name in names:
-                if origins[name] == "env" and isinstance(given[name], list):
-                    given[name] = _env_list(name)
-            opts = CommonOptions(**{**_DEFAULTS, **given}, origins=origins)
-            return fn(opts=opts, **kwargs)
+            given = {r.name: kwargs.pop(r.param) for r in rows}
+            origins = {r.name: _origin(ctx, r.param) for r in rows}
+            for r in rows:
+                if origins[r.name] == "env" and r.is_list:
+                    given[r.name] = env_list(r)
+            if takes_opts:
+                common = {n: given[n] for n in given if n in DEFAULTS}
+                kwargs["opts"] = default_options()._replace(
+                    **common, origins={n: origins[n] for n in common}
+                )
+            for r in rows:
+                if r.name not in DEFAULTS:
+                    kwargs[r.param] = given[r.name]
+            return fn(**kwargs)
 
         wrapper.__signature__ = sig.replace(parameters=[*own, *extra, ctx_param])  # type: ignore[attr-defined]
         ann = {p.name: p.annotation for p in own}
@@ -181,16 +368,11 @@ def with_options(*names: str) -> Callable[[F], F]:
     return decorate
 
 
-PATH_LISTS = frozenset({"proto", "import_path", "protoset"})  # repeatable options of paths
-
-
-def _env_list(name: str) -> list[Any]:
+def env_list(row: Opt) -> list[Any]:
     """Repeatable options in CRGRPC_* variables are newline-separated (values may hold spaces)."""
-    import os
-
-    raw = os.environ.get(f"CRGRPC_{name.upper()}", "")
+    raw = os.environ.get(row.env, "")
     items = [line.strip() for line in raw.splitlines() if line.strip()]
-    return [Path(i) for i in items] if name in PATH_LISTS else items
+    return [Path(i) for i in items] if row.kind is Path else items
 
 
 def _origin(ctx: typer.Context, name: str) -> str:
@@ -205,3 +387,10 @@ TOKEN_OPTION_NAMES = (
     "audience", "no_token_cache", "iam_endpoint", "output", "color", "debug", "config",
 )
 token_options = with_options(*TOKEN_OPTION_NAMES)
+call_options = with_options("data", "allow_unknown_fields", *OPTION_NAMES)
+DECODE_OPTION_NAMES = ("verify", "verify_audience", "certs", "output", "color")
+SERVE_OPTION_NAMES = (
+    "host", "port", "tls_cert", "tls_key", "reflection", "require_token", "serve_audience",
+    "certs", "allow_email",
+)
+DEMO_OPTION_NAMES = ("color",)

@@ -27,7 +27,6 @@ def prepare(
     opts: CommonOptions,
     *,
     allowed_modes: tuple[str, ...] = OUTPUT_MODES,
-    timeout: float | None = None,
 ) -> tuple[Target, Settings, Environment]:
     from .config import apply_config
 
@@ -36,7 +35,7 @@ def prepare(
     env = current_env()
     if opts.color != "auto":
         env.color = opts.color
-    settings = build_settings(opts, env, allowed_modes=allowed_modes, timeout=timeout)
+    settings = build_settings(opts, env, allowed_modes=allowed_modes)
     target = build_target(target_text, opts)
     return target, settings, env
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 
 import typer
 
 from ..errors import UsageError
+from .options import DEMO_OPTION_NAMES, SERVE_OPTION_NAMES, CommonOptions, with_options
 
 SERVE_HELP = """Run the bundled Echo service (with reflection), as deployed to Cloud Run.
 
@@ -44,16 +45,18 @@ def register(app: typer.Typer) -> None:
     app.command("demo", help=DEMO_HELP)(demo_cmd)
 
 
+@with_options(*SERVE_OPTION_NAMES)
 def serve_cmd(
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on (default: all).", envvar="CRGRPC_SERVE_HOST", show_envvar=True)] = "::",
-    port: Annotated[Optional[int], typer.Option("--port", help="Port (default $PORT, else 8080).", min=0, max=65535, show_default=False, envvar="CRGRPC_SERVE_PORT", show_envvar=True)] = None,
-    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="Serve TLS with this certificate (PEM).", metavar="FILE", envvar="CRGRPC_TLS_CERT", show_envvar=True)] = None,
-    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="The certificate's private key (PEM).", metavar="FILE", envvar="CRGRPC_TLS_KEY", show_envvar=True)] = None,
-    reflection: Annotated[bool, typer.Option("--reflection/--no-reflection", help="Offer server reflection.", envvar="CRGRPC_REFLECTION", show_envvar=True)] = True,
-    require_token: Annotated[bool, typer.Option("--require-token", help="Reject calls without a valid Google ID token.", envvar="CRGRPC_REQUIRE_TOKEN", show_envvar=True)] = False,
-    audience: Annotated[Optional[str], typer.Option("--audience", help="With --require-token: the audience tokens must carry.", metavar="AUD", envvar="CRGRPC_AUDIENCE", show_envvar=True)] = None,
-    certs: Annotated[Optional[str], typer.Option("--certs", help="With --require-token: certs URL or file (PEM map or JWKS); default Google's.", envvar="CRGRPC_CERTS_URL", show_envvar=True, metavar="URL|FILE")] = None,
-    allow_email: Annotated[Optional[list[str]], typer.Option("--allow-email", help="With --require-token: only these emails (repeatable).", metavar="EMAIL", envvar="CRGRPC_ALLOW_EMAIL", show_envvar=True)] = None,
+    *,
+    host: str,
+    port: Optional[int],
+    tls_cert: Optional[Path],
+    tls_key: Optional[Path],
+    reflection: bool,
+    require_token: bool,
+    audience: Optional[str],
+    certs: Optional[str],
+    allow_email: list[str],
 ) -> None:
     from .console import current_env
 
@@ -108,12 +111,12 @@ def serve_cmd(
         running.server.stop(grace=1).wait()
 
 
-def demo_cmd(
-    color: Annotated[str, typer.Option("--color", help="auto | always | never (NO_COLOR is honoured).", envvar="CRGRPC_COLOR", show_envvar=True, metavar="WHEN")] = "auto",
-) -> None:
+@with_options(*DEMO_OPTION_NAMES)
+def demo_cmd(*, opts: CommonOptions) -> None:
     from ..demo.walkthrough import run_demo
     from .console import current_env
 
+    color = opts.color
     if color not in ("auto", "always", "never"):
         raise UsageError(f"unknown --color {color!r}", "use auto, always or never")
     env = current_env()

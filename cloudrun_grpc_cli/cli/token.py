@@ -12,7 +12,7 @@ import typer
 
 from ..errors import CredentialsError, UsageError
 from .console import choose_mode, write_json_lines
-from .options import CommonOptions, token_options
+from .options import DECODE_OPTION_NAMES, CommonOptions, token_options, with_options
 
 token_app = typer.Typer(
     help="Mint, show and decode Google ID tokens.",
@@ -177,20 +177,21 @@ def _read_token(token: str | None) -> str:
 
 
 @token_app.command("decode", help=DECODE_HELP)
+@with_options(*DECODE_OPTION_NAMES)
 def decode_cmd(
     token: Annotated[Optional[str], typer.Argument(metavar="TOKEN|-", help="The JWT, or - for standard input.")] = None,
-    verify: Annotated[bool, typer.Option("--verify", help="Check signature, issuer, audience and expiry.", envvar="CRGRPC_VERIFY", show_envvar=True)] = False,
-    audience: Annotated[Optional[str], typer.Option("--audience", help="With --verify: the audience the token must carry.", envvar="CRGRPC_AUDIENCE", show_envvar=True, metavar="AUD")] = None,
-    certs: Annotated[Optional[str], typer.Option("--certs", help="With --verify: certs URL or file (PEM map or JWKS); default Google's.", envvar="CRGRPC_CERTS_URL", show_envvar=True, metavar="URL|FILE")] = None,
-    output: Annotated[Optional[str], typer.Option("-o", "--output", help="pretty | json.", envvar="CRGRPC_OUTPUT", show_envvar=True, metavar="MODE")] = None,
-    color: Annotated[str, typer.Option("--color", help="auto | always | never.", envvar="CRGRPC_COLOR", show_envvar=True, metavar="WHEN")] = "auto",
+    *,
+    verify: bool,
+    audience: Optional[str],
+    certs: Optional[str],
+    opts: CommonOptions,
 ) -> None:
     from ..core.auth.jwt import decode_jwt, looks_like_access_token
     from .console import current_env
 
     env = current_env()
-    env.color = color
-    mode = choose_mode(output, env, ("pretty", "json"))
+    env.color = opts.color
+    mode = choose_mode(opts.output, env, ("pretty", "json"))
     text = _read_token(token)
     if looks_like_access_token(text):
         raise CredentialsError(

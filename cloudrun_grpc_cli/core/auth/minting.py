@@ -418,7 +418,7 @@ class GenerateIdTokenMint:
         except requests.RequestException as exc:
             raise CredentialsError(
                 f"cannot reach IAM Credentials at {self.endpoint}: {google_reason(exc)}",
-                "set the endpoint with --iam-endpoint or CRGRPC_IAM_ENDPOINT",
+                "set the endpoint with --iam-endpoint",
             ) from exc
         data: Any
         try:

@@ -53,8 +53,8 @@ def header_for(auth: AuthSettings) -> str:
 
 
 def iam_endpoint(auth: AuthSettings) -> str | None:
-    """The IAM Credentials endpoint the user set (setting, then CRGRPC_IAM_ENDPOINT)."""
-    value = auth.iam_endpoint or os.environ.get("CRGRPC_IAM_ENDPOINT", "").strip()
+    """The IAM Credentials endpoint the user set, if any."""
+    value = (auth.iam_endpoint or "").strip()
     return value.rstrip("/") if value else None
 
 
@@ -63,7 +63,7 @@ def explicit_sources(auth: AuthSettings) -> list[str]:
     --key-file with --impersonate-service-account, the key being the source)."""
     names: list[str] = []
     if auth.token is not None:
-        names.append("CRGRPC_TOKEN" if auth.token_from_env else "--token")
+        names.append(auth.token_label)
     if auth.token_file is not None:
         names.append("--token-file")
     if auth.key_file is not None:
@@ -119,7 +119,7 @@ def static_provider(auth: AuthSettings) -> StaticProvider:
                 f"cannot read --token-file {auth.token_file}: {reason}"
             ) from None
     else:
-        source = "CRGRPC_TOKEN" if auth.token_from_env else "--token"
+        source = auth.token_label
         value = auth.token or ""
     return StaticProvider(check_static_token(value, source))
 

@@ -89,7 +89,7 @@ class TokenProvider(Protocol):
 
 
 class StaticProvider:
-    """A token the user already has (--token, --token-file, CRGRPC_TOKEN); never refreshed."""
+    """A token the user already has (--token or its variable, --token-file); never refreshed."""
 
     def __init__(self, token: IdToken) -> None:
         self.token = token

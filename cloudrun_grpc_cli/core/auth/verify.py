@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +32,8 @@ class Verification:
 
 
 def certs_source(certs: str | None = None) -> str:
-    """The certs to use: the argument, CRGRPC_CERTS_URL, or Google's."""
-    return certs or os.environ.get("CRGRPC_CERTS_URL", "").strip() or GOOGLE_CERTS_URL
+    """The certs to use: the argument (the CLI's --certs), or Google's."""
+    return (certs or "").strip() or GOOGLE_CERTS_URL
 
 
 def _b64url_int(value: str) -> int:
@@ -89,12 +88,12 @@ def load_certs(certs: str | None = None) -> dict[str, str]:
         except requests.RequestException as exc:
             raise CredentialsError(
                 f"could not fetch certs from {where}: {_fetch_reason(exc)}",
-                "give --certs FILE (a PEM map or a JWKS) or set CRGRPC_CERTS_URL",
+                "give --certs FILE (a PEM map or a JWKS), or another --certs URL",
             ) from None
         if resp.status_code != 200:
             raise CredentialsError(
                 f"could not fetch certs from {where}: HTTP {resp.status_code}",
-                "give --certs FILE (a PEM map or a JWKS) or set CRGRPC_CERTS_URL",
+                "give --certs FILE (a PEM map or a JWKS), or another --certs URL",
             )
         text = resp.text
     else:
