@@ -5,7 +5,10 @@ TokenCheck — signature against the local issuer's certs URL, audience
 https://localhost, allowed emails — as Cloud Run would guard it; a
 MetadataRecorder before it records what every call carried. google-auth runs
 for real against the local issuer for every source of DESIGN.md, and every rule
-of "When a token is sent" is checked from the server's side.
+of "When a token is sent" is checked from the server's side. TokenCheck uses
+crgrpc's own verifier, so where a test relies on the server accepting the
+token, the token the server received is also verified with google-auth's
+verifier (tests/support/oracle.py).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from tests.support.issuer import (  # noqa: F401
     Issuer,
     issuer_fixture,
 )
+from tests.support.oracle import bearer, google_verified
 from tests.support.recorder import MetadataRecorder
 from tests.support.servers import echo_server
 from tests.support.tls import CertFiles, make_certs
@@ -273,6 +277,9 @@ def test_every_source_calls_a_guarded_tls_server(
     assert any(REFLECTION in m for m in guarded.recorder.methods())
     assert set(guarded.sent()) == {f"Bearer {token}"}
     assert token not in r.stdout
+    # google-auth, not crgrpc's verifier, confirms what the server received
+    claims = google_verified(bearer(guarded.sent()[-1]), audience=AUD, certs_url=issuer.certs_url)
+    assert (claims["aud"], claims["email"]) == (AUD, email)
     # the source, as the token panel names it
     pretty = call(guarded, "-o", "pretty", "-v", *args)
     assert pretty.code == 0, pretty
@@ -297,6 +304,7 @@ def test_list_and_describe_carry_the_token(
     assert all(REFLECTION in m for m in guarded.recorder.methods())
     assert set(guarded.sent()) == {f"Bearer {issuer.minted[-1]}"}
     assert issuer.count("/token") == 1  # minted once for every reflection call
+    google_verified(bearer(guarded.sent()[-1]), audience=AUD, certs_url=issuer.certs_url)
 
 
 def test_reflection_without_a_token_is_refused(guarded: Server) -> None:
@@ -321,6 +329,10 @@ def test_gcloud_user_token_with_auth(
         assert r.json["token"]["aud"] == USER_CLIENT_ID
         assert r.json["token"]["email"] == USER_EMAIL
         assert set(srv.sent()) == {f"Bearer {issuer.minted[-1]}"}
+        claims = google_verified(
+            bearer(srv.sent()[-1]), audience=USER_CLIENT_ID, certs_url=issuer.certs_url
+        )
+        assert claims["email"] == USER_EMAIL
 
 
 def test_gcloud_user_token_is_withheld_without_auth(
@@ -439,6 +451,7 @@ def test_insecure_to_loopback_when_asked(
         r = run("call", srv.target, "SayHello", "-d", DATA, "--insecure", "--key-file", str(key))
         assert (r.code, r.stderr, r.lines) == (0, INSECURE_WARNING, [HELLO])
         assert set(srv.sent()) == {f"Bearer {issuer.minted[-1]}"}
+        google_verified(bearer(srv.sent()[-1]), audience=AUD, certs_url=issuer.certs_url)
 
 
 def test_insecure_to_a_non_loopback_host_is_refused(
@@ -488,6 +501,8 @@ def test_serverless_auth(issuer: Issuer, guarded: Server, tmp_path: Path) -> Non
     assert (r.code, r.stderr, r.lines) == (0, "", [HELLO])
     assert set(guarded.sent("x-serverless-authorization")) == {f"Bearer {issuer.minted[-1]}"}
     assert set(guarded.sent("authorization")) == {"app"}  # passed through to the app
+    sent = bearer(guarded.sent("x-serverless-authorization")[-1])
+    google_verified(sent, audience=AUD, certs_url=issuer.certs_url)
 
 
 def test_serverless_auth_token_is_checked(issuer: Issuer, guarded: Server) -> None:
@@ -525,6 +540,8 @@ def test_short_lived_tokens_are_minted_again_for_the_next_call(
             tok2 = issuer.minted[-1]
             assert tok2 != tok1
             assert set(srv.sent()[n:]) == {f"Bearer {tok2}"}
+            for tok in (tok1, tok2):
+                google_verified(tok, audience=AUD, certs_url=issuer.certs_url)
         assert not list((cache_root() / "tokens").glob("*.json"))
     finally:
         issuer.stop()

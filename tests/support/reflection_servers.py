@@ -30,6 +30,7 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 PROTOS = DATA / "protos"
 REPO = Path(__file__).resolve().parents[2]
 NODE_RECORDING = DATA / "node_reflection.json"
+NODE_COMMON_RECORDING = DATA / "node_common_reflection.json"
 
 METHODS = {
     "v1": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
@@ -241,11 +242,20 @@ def request_key(request: Request) -> str:
 
 
 def load_recording(path: Path = NODE_RECORDING) -> dict[str, bytes]:
+    """Raw responses by request key; an exchange's "files" index the shared "files" list."""
     doc = json.loads(path.read_text())
-    return {
-        json.dumps(ex["request"], sort_keys=True): base64.b64decode(ex["response"])
-        for ex in doc["exchanges"]
-    }
+    blobs = [base64.b64decode(b) for b in doc.get("files", [])]
+    out: dict[str, bytes] = {}
+    for ex in doc["exchanges"]:
+        data = base64.b64decode(ex["response"])
+        if "files" in ex:
+            response = reflection_pb2.ServerReflectionResponse.FromString(data)
+            response.file_descriptor_response.file_descriptor_proto.extend(
+                blobs[i] for i in ex["files"]
+            )
+            data = response.SerializeToString()
+        out[json.dumps(ex["request"], sort_keys=True)] = data
+    return out
 
 
 def start_replay_server(

@@ -14,7 +14,21 @@ intent is unambiguous:
 - proto3 `optional` fields sent as a plain "_name" oneof without the
   proto3_optional flag;
 - copies of well-known types (a combined "google_protobuf.proto"): replaced
-  by the runtime's own google/protobuf/*.proto files.
+  by the runtime's own google/protobuf/*.proto files;
+- proto2 files labelled proto3 (@grpc/proto-loader labels every file proto3,
+  e.g. protoc-gen-validate's validate.proto): a file declared proto3 that
+  holds what only proto2 allows (explicit default values, required fields,
+  groups, extension ranges, an enum whose first value is not zero) is
+  relabelled proto2, so its defaults and presence stay as written;
+- message reserved and extension ranges written with inclusive ends
+  ("reserved 3;" sent as 3..3, as in grpc-js's channelz.proto): when a file
+  has a range whose end equals its start, every message range end in that
+  file is made exclusive (end + 1), as descriptor.proto defines it;
+- protobuf.js's copies of extension fields inside the extended message
+  (a field named ".pkg.ext" numbered in an extension range): dropped, the
+  extension itself stays;
+- `packed = false` written on every field, packable or not: cleared where it
+  is the default (the encoding is unchanged).
 
 Where the intent is not clear (a name that resolves nowhere, two files
 defining one symbol, an import cycle, an import that never arrives, bytes
@@ -106,6 +120,7 @@ class Assembler:
                 deps = [d for d in fdp.dependency if d not in dropped]
                 del fdp.dependency[:]
                 fdp.dependency.extend(deps)
+            _fix_proto_loader_file(fdp)
             _Repairer(fdp, types, scopes, self.origin).run()
         # Imports of well-known files come from the runtime.
         wanted = [dep for fdp in new.values() for dep in fdp.dependency]
@@ -257,6 +272,135 @@ class _Repairer:
             f"{self.origin}: {self.fdp.name}: {where} refers to {name!r}, "
             "which no file received defines"
         )
+
+
+#: descriptor.proto's largest field number + 1 (the exclusive end of "to max").
+_MAX_FIELD_END = 0x20000000
+
+_UNPACKABLE = (_F.TYPE_STRING, _F.TYPE_BYTES, _F.TYPE_MESSAGE, _F.TYPE_GROUP)
+
+
+def _fix_proto_loader_file(fdp: FDP) -> None:
+    """File-local repairs of @grpc/proto-loader's (protobuf.js's) descriptor writer."""
+    if fdp.syntax == "proto3" and _holds_proto2_only(fdp):
+        fdp.syntax = "proto2"
+        for field in _all_fields(fdp):
+            field.ClearField("proto3_optional")  # proto3-only; its oneof stays a real one
+    _fix_inclusive_ranges(fdp)
+    for msg in _all_messages(fdp):
+        _drop_extension_copies(msg)
+    _clear_default_packed(fdp)
+
+
+def _all_messages(fdp: FDP) -> list[descriptor_pb2.DescriptorProto]:
+    out: list[descriptor_pb2.DescriptorProto] = []
+    pending = list(fdp.message_type)
+    while pending:
+        msg = pending.pop(0)
+        out.append(msg)
+        pending.extend(msg.nested_type)
+    return out
+
+
+def _all_fields(fdp: FDP) -> list[descriptor_pb2.FieldDescriptorProto]:
+    out = list(fdp.extension)
+    for msg in _all_messages(fdp):
+        out.extend(msg.field)
+        out.extend(msg.extension)
+    return out
+
+
+def _holds_proto2_only(fdp: FDP) -> bool:
+    """Whether the file has something proto3 forbids and proto2 allows."""
+    for field in _all_fields(fdp):
+        if field.HasField("default_value") or field.label == _F.LABEL_REQUIRED:
+            return True
+        if field.HasField("type") and field.type == _F.TYPE_GROUP:
+            return True
+    msgs = _all_messages(fdp)
+    if any(msg.extension_range for msg in msgs):
+        return True
+    enums = [*fdp.enum_type, *(e for msg in msgs for e in msg.enum_type)]
+    return any(enum.value and enum.value[0].number != 0 for enum in enums)
+
+
+def _fix_inclusive_ranges(fdp: FDP) -> None:
+    """Make message range ends exclusive when the file's writer wrote them inclusive.
+
+    descriptor.proto's DescriptorProto reserved and extension ranges have
+    exclusive ends, so a conforming range never ends where it starts; one that
+    does ("reserved 3;" sent as 3..3) shows the writer used inclusive ends, as
+    protobuf.js does for every message range. Enum reserved ranges are
+    inclusive by definition and are left alone. Ranges that end before they
+    start are not guessed at (the descriptor pool rejects them).
+    """
+    ranges: list[
+        descriptor_pb2.DescriptorProto.ReservedRange | descriptor_pb2.DescriptorProto.ExtensionRange
+    ] = []
+    for msg in _all_messages(fdp):
+        ranges.extend(msg.reserved_range)
+        ranges.extend(msg.extension_range)
+    if not any(r.end == r.start for r in ranges) or any(r.end < r.start for r in ranges):
+        return
+    if any(r.end + 1 > _MAX_FIELD_END for r in ranges):
+        return  # would pass the largest field number: not protobuf.js's inclusive ends
+    for r in ranges:
+        r.end += 1
+
+
+def _drop_extension_copies(msg: descriptor_pb2.DescriptorProto) -> None:
+    """Drop protobuf.js's copy of an extension among the extended message's fields.
+
+    protobuf.js adds each extension of a message to that message's fields,
+    named by the extension's full name with a leading dot and numbered in an
+    extension range; no real field can have such a name or number.
+    """
+
+    def is_copy(field: descriptor_pb2.FieldDescriptorProto) -> bool:
+        return field.name.startswith(".") and any(
+            r.start <= field.number < r.end for r in msg.extension_range
+        )
+
+    if not any(is_copy(f) for f in msg.field):
+        return
+    keep = [_copy_field(f) for f in msg.field if not is_copy(f)]
+    del msg.field[:]
+    for field in keep:
+        msg.field.add().CopyFrom(field)
+
+
+def _copy_field(field: descriptor_pb2.FieldDescriptorProto) -> descriptor_pb2.FieldDescriptorProto:
+    copy = descriptor_pb2.FieldDescriptorProto()
+    copy.CopyFrom(field)
+    return copy
+
+
+def _clear_default_packed(fdp: FDP) -> None:
+    """Clear `packed = false` where it is the default, if the writer set it on every field.
+
+    protobuf.js writes `packed = false` on every field of a file it read as
+    proto2, including singular and string fields, which cannot be packed at
+    all. Only when every such unpackable field carries it (the writer's mark,
+    not a choice in the source) is it cleared: on unpackable fields, and on
+    repeated scalars of proto2 files, where expanded is the default. The
+    encoding does not change.
+    """
+    fields = _all_fields(fdp)
+
+    def unpackable(field: descriptor_pb2.FieldDescriptorProto) -> bool:
+        return field.label != _F.LABEL_REPEATED or (
+            field.HasField("type") and field.type in _UNPACKABLE
+        ) or (not field.HasField("type") and bool(field.type_name))
+
+    marked = [f for f in fields if unpackable(f)]
+    if not marked or not all(f.options.HasField("packed") and not f.options.packed for f in marked):
+        return
+    for field in fields:
+        default = unpackable(field) or fdp.syntax == "proto2"
+        if default and field.options.HasField("packed") and not field.options.packed:
+            field.options.ClearField("packed")
+            if field.options.ByteSize() == 0:
+                field.ClearField("options")
 
 
 def _fix_map_entries(
