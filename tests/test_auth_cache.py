@@ -242,3 +242,30 @@ def test_cache_hit_imports_no_google_auth(issuer: Issuer, key: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout == "ok\n"
     assert issuer.requests == []
+
+
+def test_refresh_margin_scales_with_the_lifetime() -> None:
+    from cloudrun_grpc_cli.core.auth.token import IdToken, refresh_margin
+
+    def token(iat: int, exp: int) -> IdToken:
+        return IdToken("x.y.z", {}, {"iat": iat, "exp": exp}, "test")
+
+    assert refresh_margin(token(1000, 1000 + 3600)) == 225  # google-auth's margin for an hour
+    assert refresh_margin(token(1000, 1015)) == 3.75  # a 15 s token is used for 11 s
+    assert refresh_margin(token(1000, 1900)) == 225
+    assert refresh_margin(token(1000, 1800)) == 200
+    assert refresh_margin(IdToken("x.y.z", {}, {"exp": 2000}, "test")) == 225  # no iat
+
+
+def test_a_short_lived_token_is_reused_not_minted_per_use(issuer: Issuer, tmp_path: Path) -> None:
+    issuer.lifetime = 15
+    key = issuer.write_service_account_key(tmp_path / "sa.json")
+    from cloudrun_grpc_cli.core.auth import build_provider
+    from cloudrun_grpc_cli.settings import AuthSettings
+
+    provider, _ = build_provider(AuthSettings(key_file=key, token_cache=False), "https://short.example")
+    assert provider is not None
+    first = provider.get()
+    for _ in range(20):
+        assert provider.get() is first
+    assert issuer.count("/token") == 1

@@ -551,8 +551,8 @@ def test_the_provider_refreshes_between_calls_of_one_session(
     certs: CertFiles, tmp_path: Path
 ) -> None:
     """Within one process: the token minted before dialing serves reflection; once within
-    google-auth's refresh margin (225 s) of exp, the next call gets a fresh one."""
-    issuer = Issuer(lifetime=228).start()
+    its refresh margin (a quarter of a 4 s lifetime: 1 s) of exp, the next call gets a fresh one."""
+    issuer = Issuer(lifetime=4).start()
     try:
         key = issuer.write_service_account_key(tmp_path / "sa.json")
         with server(issuer, certs) as srv:
@@ -566,7 +566,7 @@ def test_the_provider_refreshes_between_calls_of_one_session(
                 assert sess.schema().list_services()[0] == "echo.EchoServer"
                 tok1 = sess.token
                 assert tok1 is not None and issuer.count("/token") == 1
-                time.sleep(3.2)  # now under 225 s left
+                time.sleep(3.2)  # now under 1 s left
                 from cloudrun_grpc_cli.core.invoke import invoke
 
                 method = echo_pb2.DESCRIPTOR.services_by_name["EchoServer"].methods_by_name[

@@ -20,6 +20,18 @@ from .jwt import decode_jwt
 # (google.auth._helpers.REFRESH_THRESHOLD, 3 min 45 s); kept here so that a
 # cache hit needs no google.auth import. A test keeps the two equal.
 REFRESH_MARGIN = 225
+# A short-lived token (local issuers, tests: 15 s) is refreshed when a quarter of
+# its life is left, not REFRESH_MARGIN before exp (which would mint it on every use).
+REFRESH_FRACTION = 0.25
+
+
+def refresh_margin(token: IdToken) -> float:
+    """Seconds before exp at which token is refreshed: REFRESH_MARGIN, or a quarter
+    of its lifetime when that is shorter."""
+    exp, iat = token.expiry, token.issued_at
+    if exp is None or iat is None or exp <= iat:
+        return REFRESH_MARGIN
+    return min(REFRESH_MARGIN, (exp - iat) * REFRESH_FRACTION)
 
 
 @dataclass(frozen=True)
@@ -107,7 +119,7 @@ Mint = Callable[[], str]
 
 
 class MintingProvider:
-    """Mints with `mint` when needed: reuses a token until REFRESH_MARGIN before `exp`,
+    """Mints with `mint` when needed: reuses a token until its refresh margin before `exp`,
     and shares it through the disk cache (reused there until CACHE_MARGIN before `exp`)."""
 
     def __init__(
@@ -132,16 +144,17 @@ class MintingProvider:
         self._token: IdToken | None = None
         self._lock = threading.Lock()
 
-    def _fresh(self, token: IdToken | None, margin: float) -> bool:
+    def _fresh(self, token: IdToken | None, margin: float | None = None) -> bool:
+        """Usable for margin seconds more (default: the token's refresh margin)."""
         if token is None:
             return False
         left = token.seconds_left()
-        return left is None or left > margin
+        return left is None or left > (refresh_margin(token) if margin is None else margin)
 
     def cached(self) -> IdToken | None:
         """A token held in memory or in the disk cache, never a new one."""
         with self._lock:
-            if self._fresh(self._token, REFRESH_MARGIN):
+            if self._fresh(self._token):
                 return self._token
             return self._from_cache()
 
@@ -162,7 +175,7 @@ class MintingProvider:
 
     def get(self) -> IdToken:
         with self._lock:
-            if self._fresh(self._token, REFRESH_MARGIN):
+            if self._fresh(self._token):
                 assert self._token is not None
                 return self._token
             cached = self._from_cache()
