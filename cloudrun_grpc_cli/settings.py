@@ -73,3 +73,5 @@ class Settings(NamedTuple):
     auth: AuthSettings = AuthSettings()
     output: OutputSettings = OutputSettings()
     schema: SchemaSettings = SchemaSettings()
+    # The crgrpc cache directory (tokens/, schema/); None: $XDG_CACHE_HOME/crgrpc.
+    cache_dir: Path | None = None

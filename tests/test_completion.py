@@ -124,9 +124,9 @@ def test_bash_script_completes_methods(server: str) -> None:
 
 
 def test_completion_sends_a_cached_token_and_never_mints(tmp_path: Path) -> None:
-    from cloudrun_grpc_cli.demo.issuer import Issuer
     from cloudrun_grpc_cli.demo.tokencheck import TokenCheck
 
+    from .support.issuer import Issuer
     from .support.tls import make_certs
 
     issuer = Issuer().start()

@@ -1,5 +1,7 @@
 """Imports flow one way: cli → render → core. core never imports typer or rich (nor cli or
-render); render never imports cli or typer. Checked on the source, so a lazy import counts too."""
+render); render never imports cli or typer; demo (the servers and stand-ins `crgrpc demo` and
+`crgrpc serve` run) uses core, never cli, render, typer or rich; nothing in the package imports
+the tests. Checked on the source, so a lazy import counts too."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ def files(sub: str) -> list[Path]:
 FORBIDDEN = {
     "core": ("typer", "rich", "cloudrun_grpc_cli.cli", "cloudrun_grpc_cli.render"),
     "render": ("typer", "cloudrun_grpc_cli.cli"),
+    "demo": ("typer", "rich", "cloudrun_grpc_cli.cli", "cloudrun_grpc_cli.render"),
 }
 
 
@@ -47,6 +50,18 @@ def test_layer_imports(layer: str) -> None:
         for path in files(layer)
         for name in imported_names(path)
         if name.startswith(FORBIDDEN[layer])
+    ]
+    assert offenders == []
+
+
+def test_nothing_in_the_package_imports_the_tests() -> None:
+    sources = files(".")
+    assert PKG / "demo" / "issuer.py" in sources
+    offenders = [
+        f"{path.relative_to(PKG)} imports {name}"
+        for path in sources
+        for name in imported_names(path)
+        if name.split(".")[0] in ("tests", "bench")
     ]
     assert offenders == []
 

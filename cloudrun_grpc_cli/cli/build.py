@@ -67,7 +67,9 @@ def build_settings(
         protoset_out=opts.protoset_out,
         schema_cache=not opts.no_schema_cache,
     )
-    return Settings(channel=channel, auth=auth, output=output, schema=schema)
+    return Settings(
+        channel=channel, auth=auth, output=output, schema=schema, cache_dir=env.cache_dir
+    )
 
 
 def auth_settings(opts: CommonOptions, audience: str | None = None) -> AuthSettings:

@@ -60,10 +60,10 @@ _MODULES = {
     "call": "call",
     "token": "token",
     "serve": "serve",
-    "demo": "serve",
+    "demo": "demo_cmd",
     "config": "config_cmd",
 }
-_ORDER = ("discover", "call", "token", "serve", "config_cmd")
+_ORDER = ("discover", "call", "token", "serve", "demo_cmd", "config_cmd")
 _registered: set[str] = set()
 
 

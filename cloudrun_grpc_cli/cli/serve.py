@@ -1,4 +1,4 @@
-"""`crgrpc serve` (the bundled Echo service) and `crgrpc demo` (the offline walkthrough)."""
+"""`crgrpc serve`: the bundled Echo service."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from .options import DEMO_OPTION_NAMES, SERVE_OPTION_NAMES, CommonOptions, with_options
+from .options import SERVE_OPTION_NAMES, with_options
 
 SERVE_HELP = """Run the bundled Echo service (with reflection), as deployed to Cloud Run.
 
@@ -23,26 +23,9 @@ Examples:
   crgrpc serve --require-token --audience https://echo-abc-uc.a.run.app
 """
 
-DEMO_HELP = """Run the Cloud Run gRPC walkthrough end to end, offline.
-
-A local token issuer stands in for Google; the Echo service runs on a free
-loopback port over TLS (a self-signed certificate) and checks every call's
-ID token as Cloud Run would. crgrpc then shows the minted token, lists and
-describes the service, makes five unary calls and one server-streaming call
-(headers, messages, trailers; -v on two of them), and shows a call without
-a token being refused and explained. Always pretty output.
-
-Examples:
-
-\b
-  crgrpc demo
-  crgrpc demo --color never > demo.txt
-"""
-
 
 def register(app: typer.Typer) -> None:
     app.command("serve", help=SERVE_HELP)(serve_cmd)
-    app.command("demo", help=DEMO_HELP)(demo_cmd)
 
 
 @with_options(*SERVE_OPTION_NAMES)
@@ -109,18 +92,3 @@ def serve_cmd(
         running.server.wait_for_termination()
     except KeyboardInterrupt:
         running.server.stop(grace=1).wait()
-
-
-@with_options(*DEMO_OPTION_NAMES)
-def demo_cmd(*, opts: CommonOptions) -> None:
-    from ..demo.walkthrough import run_demo
-    from .console import current_env
-
-    color = opts.color
-    if color not in ("auto", "always", "never"):
-        raise UsageError(f"unknown --color {color!r}", "use auto, always or never")
-    env = current_env()
-    env.color = color
-    code = run_demo(env)
-    if code:
-        raise typer.Exit(code)

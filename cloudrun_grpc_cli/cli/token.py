@@ -76,10 +76,13 @@ def _mint(target: str | None, opts: CommonOptions) -> Any:
     from ..core.auth import build_provider
     from .build import auth_settings
     from .config import apply_config
+    from .console import current_env
 
     opts, target = apply_config(opts, target)
     audience = _audience(target, opts)
-    provider, tried = build_provider(auth_settings(opts, audience), audience)
+    provider, tried = build_provider(
+        auth_settings(opts, audience), audience, cache_dir=current_env().cache_dir
+    )
     if provider is None:
         raise CredentialsError(
             "no Google credentials found",

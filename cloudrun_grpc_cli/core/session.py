@@ -102,6 +102,7 @@ def open_schema(session: Session) -> SchemaSource:
         address=session.target.address,
         cache_key=schema_cache_key(session.target, session.settings),
         enabled=s.schema_cache,
+        cache_dir=session.settings.cache_dir,
     )
 
 
@@ -117,7 +118,12 @@ def open_session(
 
     user_headers = [name for name, _ in settings.channel.headers]
     plan = plan_auth(
-        target, settings.channel, settings.auth, user_headers=user_headers, policy=tokens
+        target,
+        settings.channel,
+        settings.auth,
+        user_headers=user_headers,
+        policy=tokens,
+        cache_dir=settings.cache_dir,
     )
     plan.metadata()  # mint now: a credentials failure is exit 3, before any connection
     conn = Connection(target, settings.channel, plan.metadata)

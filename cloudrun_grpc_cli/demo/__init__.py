@@ -1,5 +1,7 @@
-"""The bundled Echo service, its generated code, and the offline demo.
+"""The bundled Echo service, its generated code, and the stand-ins `crgrpc demo` runs.
 
-Nothing here is needed to make calls; it is imported only by `serve`,
-`demo` and the tests.
+The Echo server and its token check (`serve`, `demo`), TLS certificates and a
+local token issuer for a service-account key (`demo`). Nothing here is needed
+to make calls, and nothing here imports the CLI: the walkthrough itself is
+cli/demo_cmd.py.
 """

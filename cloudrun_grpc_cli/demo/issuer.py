@@ -1,25 +1,18 @@
-"""A local token issuer standing in for every Google endpoint crgrpc's auth talks to.
-
-Used by `crgrpc demo` (the offline walkthrough) and by the tests.
+"""A local token issuer standing in for Google's OAuth token endpoint, for `crgrpc demo`.
 
 A threaded http.server on 127.0.0.1 (port 0) signing RS256 tokens with keys
-generated at test time (google-auth's RSASigner and jwt.encode). It serves:
+generated at run time (google-auth's RSASigner and jwt.encode). It serves
+only what the demo's service-account key needs:
 
-- the OAuth token endpoint, POST /token: the JWT-bearer grant (a service-account
-  key's assertion, checked against the key's public key; `target_audience` →
-  {"id_token"}, `scope` → an access token) and the refresh_token grant
-  (→ {"id_token", "access_token"}, aud = the OAuth client);
-- the metadata server: GET / and /computeMetadata/v1/ (ping, Metadata-Flavor:
-  Google), .../service-accounts/default/?recursive=true, .../identity,
-  .../token;
-- IAM Credentials: POST /v1/projects/-/serviceAccounts/EMAIL:generateIdToken
-  and :generateAccessToken (a bearer access token it issued is required);
-- STS: POST /v1/token (token exchange of a subject token);
-- certs: GET /oauth2/v1/certs (PEM map) and /oauth2/v3/certs (JWKS).
+- the OAuth token endpoint, POST /token: the JWT-bearer grant with a
+  `target_audience` (a service-account key's assertion, checked against the
+  key's public key) → {"id_token"};
+- certs: GET /oauth2/v1/certs (PEM map) and /oauth2/v3/certs (JWKS), for the
+  Echo service's token check.
 
-Every request is recorded (method, path, query, headers, body) so tests can
-count them. `lifetime` sets how long issued tokens live; `failures` makes a
-path answer an error. Helpers write the credentials files tests need.
+Every request is recorded (method, path, query, headers, body), so the demo
+can count how often a token was minted. The tests extend this issuer with
+the other Google endpoints crgrpc's auth talks to (tests/support/issuer.py).
 """
 
 from __future__ import annotations
@@ -28,7 +21,6 @@ import base64
 import datetime as dt
 import functools
 import json
-import secrets
 import threading
 import time
 import urllib.parse
@@ -47,17 +39,7 @@ from google.auth import jwt as gjwt
 GOOGLE_ISSUER = "https://accounts.google.com"
 # google-auth puts this in every assertion's aud, whatever the key's token_uri
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
-DEFAULT_SA = "default-sa@test-project.iam.gserviceaccount.com"
-KEY_SA = "sa@test-project.iam.gserviceaccount.com"
-TARGET_SA = "target@test-project.iam.gserviceaccount.com"
-USER_EMAIL = "user@example.com"
-USER_CLIENT_ID = "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com"
-WIF_AUDIENCE = (
-    "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/"
-    "gh-pool/providers/github"
-)
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
 @functools.cache
@@ -159,20 +141,13 @@ _Answer = tuple[int, Any, str, "dict[str, str]"]
 
 @dataclass
 class Issuer:
-    """Start with .start() (or the `issuer` fixture); .url is http://127.0.0.1:PORT."""
+    """Start with .start(); .url is http://127.0.0.1:PORT. Subclasses add routes via _route."""
 
     lifetime: int = 3600
     issuer: str = GOOGLE_ISSUER
     kid: str = "issuer-key-1"
-    default_sa: str = DEFAULT_SA
-    subject_token: str | None = None  # what STS expects, when set
     requests: list[Recorded] = field(default_factory=list)
-    failures: dict[str, tuple[int, Any]] = field(default_factory=dict)  # path → (status, body)
-    denied: set[str] = field(default_factory=set)  # principals refused by IAM (403)
     service_accounts: dict[str, dict[str, str]] = field(default_factory=dict)  # email → {kid: PEM}
-    refresh_tokens: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    access_tokens: dict[str, str] = field(default_factory=dict)  # token → principal
-    minted: list[str] = field(default_factory=list)  # every ID token issued
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -231,7 +206,7 @@ class Issuer:
     def jwks_url(self) -> str:
         return f"{self.url}/oauth2/v3/certs"
 
-    # --- what tests look at ------------------------------------------------------------
+    # --- what the demo (and tests) look at -----------------------------------------------
 
     def count(self, path_prefix: str = "", method: str | None = None) -> int:
         with self._lock:
@@ -281,22 +256,14 @@ class Issuer:
             claims["email"] = email
             claims["email_verified"] = True
         claims.update(extra or {})
-        token = sign(claims, kid=self.kid)
-        with self._lock:
-            self.minted.append(token)
-        return token
-
-    def _access_token(self, principal: str) -> str:
-        token = "ya29.test-" + secrets.token_urlsafe(24)
-        with self._lock:
-            self.access_tokens[token] = principal
-        return token
+        return sign(claims, kid=self.kid)
 
     # --- credentials files -----------------------------------------------------------
 
     def write_service_account_key(
-        self, path: Path, email: str = KEY_SA, *, key_name: str = "sa", key_id: str = "sa-key-1"
+        self, path: Path, email: str, *, key_name: str = "sa", key_id: str = "sa-key-1"
     ) -> Path:
+        """A service-account key file for `email` whose token_uri is this issuer."""
         self.service_accounts.setdefault(email, {})[key_id] = public_key_pem(key_name)
         info = {
             "type": "service_account",
@@ -308,60 +275,6 @@ class Issuer:
             "auth_uri": "https://accounts.google.com/o/oauth2/auth",
             "token_uri": self.token_uri,
         }
-        path.write_text(json.dumps(info))
-        return path
-
-    def authorized_user_info(self, email: str = USER_EMAIL) -> dict[str, Any]:
-        refresh = "1//test-refresh-" + secrets.token_urlsafe(12)
-        secret = "test-secret"
-        self.refresh_tokens[refresh] = (USER_CLIENT_ID, secret, email)
-        return {
-            "type": "authorized_user",
-            "client_id": USER_CLIENT_ID,
-            "client_secret": secret,
-            "refresh_token": refresh,
-            "token_uri": self.token_uri,
-            "quota_project_id": "test-project",
-        }
-
-    def write_authorized_user(self, path: Path, email: str = USER_EMAIL) -> Path:
-        path.write_text(json.dumps(self.authorized_user_info(email)))
-        return path
-
-    def impersonation_url(self, target: str) -> str:
-        return f"{self.url}/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
-
-    def write_impersonated_adc(
-        self, path: Path, target: str = TARGET_SA, *, source: dict[str, Any] | None = None
-    ) -> Path:
-        info = {
-            "type": "impersonated_service_account",
-            "service_account_impersonation_url": self.impersonation_url(target),
-            "source_credentials": source or self.authorized_user_info(),
-            "delegates": [],
-        }
-        path.write_text(json.dumps(info))
-        return path
-
-    def write_external_account(
-        self,
-        path: Path,
-        subject_token_file: Path,
-        target: str | None = TARGET_SA,
-        *,
-        subject_token: str = "github-oidc-subject-token",
-    ) -> Path:
-        subject_token_file.write_text(subject_token)
-        self.subject_token = subject_token
-        info: dict[str, Any] = {
-            "type": "external_account",
-            "audience": WIF_AUDIENCE,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-            "token_url": f"{self.url}/v1/token",
-            "credential_source": {"file": str(subject_token_file)},
-        }
-        if target:
-            info["service_account_impersonation_url"] = self.impersonation_url(target)
         path.write_text(json.dumps(info))
         return path
 
@@ -382,7 +295,7 @@ class Issuer:
             self.requests.append(rec)
         try:
             status, payload, ctype, extra = self._route(rec)
-        except Exception as exc:  # a bug in a test's setup: answer, do not hang
+        except Exception as exc:  # a bug in the setup: answer, do not hang
             status, payload, ctype, extra = 500, {"error": repr(exc)}, "application/json", {}
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         h.send_response(status)
@@ -397,195 +310,40 @@ class Issuer:
         return status, payload, "application/json", {}
 
     def _route(self, r: Recorded) -> _Answer:
-        if r.path in self.failures:
-            status, payload = self.failures[r.path]
-            return self._json(status, payload)
-        if r.path in ("/", "/computeMetadata/v1/", "/computeMetadata/v1") or r.path.startswith(
-            "/computeMetadata/"
-        ):
-            return self._metadata(r)
         if r.method == "POST" and r.path == "/token":
             return self._oauth(r)
-        if r.method == "POST" and r.path == "/v1/token":
-            return self._sts(r)
-        if r.method == "POST" and r.path.startswith("/v1/projects/-/serviceAccounts/"):
-            return self._iam(r)
         if r.path == "/oauth2/v1/certs":
             return self._json(200, self.certs_pem_map())
         if r.path == "/oauth2/v3/certs":
             return self._json(200, self.jwks())
         return self._json(404, {"error": "not_found", "path": r.path})
 
-    def _metadata(self, r: Recorded) -> _Answer:
-        flavor = {"Metadata-Flavor": "Google"}
-        if r.headers.get("metadata-flavor") != "Google":
-            return 403, "Missing Metadata-Flavor: Google header", "text/plain", flavor
-        base = "/computeMetadata/v1/instance/service-accounts/default/"
-        if r.path in ("/", "/computeMetadata/v1/", "/computeMetadata/v1"):
-            return 200, "computeMetadata/", "application/text", flavor
-        if r.path == base:
-            info = {
-                "aliases": ["default"],
-                "email": self.default_sa,
-                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-            }
-            return 200, info, "application/json", flavor
-        if r.path == base + "identity":
-            audience = r.query.get("audience")
-            if not audience:
-                return 400, "non-empty audience parameter required", "text/plain", flavor
-            full = r.query.get("format") == "full"
-            token = self.id_token(
-                audience, email=self.default_sa if full else None, sub="1000000000000000000001"
-            )
-            return 200, token, "text/plain", flavor
-        if r.path == base + "token":
-            token = self._access_token(self.default_sa)
-            return (
-                200,
-                {"access_token": token, "expires_in": self.lifetime, "token_type": "Bearer"},
-                "application/json",
-                flavor,
-            )
-        return 404, "not found", "text/plain", flavor
-
     def _oauth(self, r: Recorded) -> _Answer:
         form = r.form
-        grant = form.get("grant_type")
-        if grant == JWT_BEARER:
-            assertion = form.get("assertion", "")
-            try:
-                unverified = gjwt.decode(assertion, verify=False)
-                email = str(unverified["iss"])
-                keys = self.service_accounts[email]
-                claims = gjwt.decode(
-                    assertion, certs=keys, audience=[self.token_uri, GOOGLE_TOKEN_URI]
-                )
-            except Exception as exc:
-                return self._json(
-                    400,
-                    {
-                        "error": "invalid_grant",
-                        "error_description": f"Invalid JWT Signature. ({exc})",
-                    },
-                )
-            if claims.get("target_audience"):
-                return self._json(
-                    200,
-                    {
-                        "id_token": self.id_token(
-                            str(claims["target_audience"]), email=email, sub="1234567890"
-                        )
-                    },
-                )
-            return self._json(
-                200,
-                {
-                    "access_token": self._access_token(email),
-                    "expires_in": self.lifetime,
-                    "token_type": "Bearer",
-                },
-            )
-        if grant == "refresh_token":
-            known = self.refresh_tokens.get(form.get("refresh_token", ""))
-            if known is None or (form.get("client_id"), form.get("client_secret")) != known[:2]:
-                return self._json(
-                    400,
-                    {
-                        "error": "invalid_grant",
-                        "error_description": "Token has been expired or revoked.",
-                    },
-                )
-            client_id, _, email = known
-            return self._json(
-                200,
-                {
-                    "access_token": self._access_token(email),
-                    "expires_in": self.lifetime,
-                    "scope": "openid https://www.googleapis.com/auth/userinfo.email "
-                    "https://www.googleapis.com/auth/cloud-platform",
-                    "token_type": "Bearer",
-                    "id_token": self.id_token(client_id, email=email, sub="109876543210"),
-                },
-            )
-        return self._json(400, {"error": "unsupported_grant_type"})
-
-    def _sts(self, r: Recorded) -> _Answer:
-        form = r.form
-        if form.get("grant_type") != TOKEN_EXCHANGE:
-            return self._json(
-                400, {"error": "invalid_request", "error_description": "bad grant_type"}
-            )
-        if self.subject_token is not None and form.get("subject_token") != self.subject_token:
+        if form.get("grant_type") != JWT_BEARER:
+            return self._json(400, {"error": "unsupported_grant_type"})
+        assertion = form.get("assertion", "")
+        try:
+            unverified = gjwt.decode(assertion, verify=False)
+            email = str(unverified["iss"])
+            keys = self.service_accounts[email]
+            claims = gjwt.decode(assertion, certs=keys, audience=[self.token_uri, GOOGLE_TOKEN_URI])
+        except Exception as exc:
             return self._json(
                 400,
-                {"error": "invalid_grant", "error_description": "The subject token is invalid."},
+                {"error": "invalid_grant", "error_description": f"Invalid JWT Signature. ({exc})"},
             )
-        principal = f"principal://{form.get('audience', '')[2:]}/subject/repo:o/r"
-        return self._json(
-            200,
-            {
-                "access_token": self._access_token(principal),
-                "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-                "token_type": "Bearer",
-                "expires_in": self.lifetime,
-            },
-        )
+        return self._jwt_bearer(email, claims)
 
-    def _iam(self, r: Recorded) -> _Answer:
-        name = r.path.rsplit("/", 1)[1]
-        email, _, verb = name.partition(":")
-        auth = r.headers.get("authorization", "")
-        principal = self.access_tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
-        if principal is None:
+    def _jwt_bearer(self, email: str, claims: dict[str, Any]) -> _Answer:
+        """The answer to a verified service-account assertion: an ID token for its audience."""
+        if not claims.get("target_audience"):
             return self._json(
-                401,
+                400,
                 {
-                    "error": {
-                        "code": 401,
-                        "status": "UNAUTHENTICATED",
-                        "message": "Request had invalid authentication credentials.",
-                    }
+                    "error": "invalid_request",
+                    "error_description": "this issuer mints ID tokens only (target_audience)",
                 },
             )
-        if principal in self.denied:
-            return self._json(
-                403,
-                {
-                    "error": {
-                        "code": 403,
-                        "status": "PERMISSION_DENIED",
-                        "message": "Permission 'iam.serviceAccounts.getOpenIdToken' denied on "
-                        "resource (or it may not exist).",
-                    }
-                },
-            )
-        body = r.json or {}
-        if verb == "generateIdToken":
-            audience = body.get("audience")
-            if not audience:
-                return self._json(
-                    400,
-                    {
-                        "error": {
-                            "code": 400,
-                            "status": "INVALID_ARGUMENT",
-                            "message": "audience is required",
-                        }
-                    },
-                )
-            email_claim = email if body.get("includeEmail") else None
-            return self._json(
-                200,
-                {"token": self.id_token(audience, email=email_claim, sub="111111111111111111111")},
-            )
-        if verb == "generateAccessToken":
-            expire = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.lifetime)
-            return self._json(
-                200,
-                {
-                    "accessToken": self._access_token(email),
-                    "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                },
-            )
-        return self._json(404, {"error": {"code": 404, "message": f"unknown method {verb}"}})
+        token = self.id_token(str(claims["target_audience"]), email=email, sub="1234567890")
+        return self._json(200, {"id_token": token})

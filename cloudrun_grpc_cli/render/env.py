@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 
@@ -28,6 +29,8 @@ class Environment:
     stderr_isatty: bool | None = None
     stdin_isatty: bool | None = None
     color: str = "auto"  # auto | always | never
+    # Where crgrpc caches tokens and schemas; None: $XDG_CACHE_HOME/crgrpc (the demo passes its own).
+    cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.stdout_isatty is None:

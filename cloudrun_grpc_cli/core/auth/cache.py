@@ -22,8 +22,12 @@ _VERSION = 1
 
 
 class TokenCache:
-    def __init__(self, directory: Path | None = None) -> None:
-        self.directory = directory if directory is not None else cache_root() / "tokens"
+    def __init__(self, directory: Path | None = None, *, root: Path | None = None) -> None:
+        """directory: the tokens directory itself; else root/tokens, root defaulting to
+        cache_root() ($XDG_CACHE_HOME/crgrpc)."""
+        if directory is None:
+            directory = (root if root is not None else cache_root()) / "tokens"
+        self.directory = directory
 
     @staticmethod
     def key(identity: str, audience: str, header: str) -> str:

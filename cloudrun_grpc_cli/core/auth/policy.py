@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from ...errors import CredentialsError
@@ -103,8 +104,12 @@ def plan_auth(
     *,
     user_headers: Sequence[str] = (),
     policy: TokenPolicy = "mint",
+    cache_dir: Path | None = None,
 ) -> AuthPlan:
-    """Decide whether a token is sent, from which source, in which header, for which audience."""
+    """Decide whether a token is sent, from which source, in which header, for which audience.
+
+    cache_dir: the crgrpc cache directory for the token cache (default cache_root()).
+    """
     header = header_for(auth)
     explicit = explicit_sources(auth)  # UsageError on a conflict, whatever else applies
     audience = choose_audience(auth.audience, target, channel.authority)
@@ -133,7 +138,7 @@ def plan_auth(
                 "use TLS, or --allow-plaintext-token if the network is trusted",
             )
 
-    provider, tried = resolve(auth, audience)
+    provider, tried = resolve(auth, audience, cache_dir=cache_dir)
     if provider is None:
         tried_text = ", ".join(tried)
         if asked and policy == "mint":

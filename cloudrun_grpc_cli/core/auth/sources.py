@@ -375,11 +375,16 @@ def _impersonation_provider(
     )
 
 
-def resolve(auth: AuthSettings, audience: str | None) -> tuple[TokenProvider | None, list[str]]:
-    """The provider of the first source that applies, and the sources tried."""
+def resolve(
+    auth: AuthSettings, audience: str | None, *, cache_dir: Path | None = None
+) -> tuple[TokenProvider | None, list[str]]:
+    """The provider of the first source that applies, and the sources tried.
+
+    cache_dir: the crgrpc cache directory for the token cache (default cache_root()).
+    """
     header = header_for(auth)
     names = explicit_sources(auth)
-    cache = TokenCache() if auth.token_cache else None
+    cache = TokenCache(root=cache_dir) if auth.token_cache else None
     if auth.token is not None or auth.token_file is not None:
         return static_provider(auth), names
     if auth.impersonate_service_account:
@@ -409,6 +414,8 @@ def resolve(auth: AuthSettings, audience: str | None) -> tuple[TokenProvider | N
     return None, tried
 
 
-def build_provider(auth: AuthSettings, audience: str) -> tuple[TokenProvider | None, list[str]]:
+def build_provider(
+    auth: AuthSettings, audience: str, *, cache_dir: Path | None = None
+) -> tuple[TokenProvider | None, list[str]]:
     """The provider for `token print|show` (no channel rules) and the sources tried."""
-    return resolve(auth, audience)
+    return resolve(auth, audience, cache_dir=cache_dir)

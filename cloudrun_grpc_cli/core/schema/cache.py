@@ -36,13 +36,14 @@ DEFAULT_TTL = 300.0
 _T = TypeVar("_T")
 
 
-def cache_dir() -> Path:
-    return cache_root() / "schema"
+def cache_dir(root: Path | None = None) -> Path:
+    """root/schema; root is the crgrpc cache directory (default cache_root())."""
+    return (root if root is not None else cache_root()) / "schema"
 
 
-def cache_path(cache_key: str) -> Path:
+def cache_path(cache_key: str, *, root: Path | None = None) -> Path:
     digest = hashlib.sha256(cache_key.encode()).hexdigest()[:40]
-    return cache_dir() / f"{digest}.json"
+    return cache_dir(root) / f"{digest}.json"
 
 
 @dataclass
@@ -53,9 +54,11 @@ class CacheEntry:
     files: list[descriptor_pb2.FileDescriptorProto]
 
 
-def read_entry(cache_key: str, ttl: float = DEFAULT_TTL) -> CacheEntry | None:
+def read_entry(
+    cache_key: str, ttl: float = DEFAULT_TTL, *, root: Path | None = None
+) -> CacheEntry | None:
     """The fresh entry for cache_key, or None (missing, stale, corrupt or foreign)."""
-    data = read_private(cache_path(cache_key))  # None when missing or foreign
+    data = read_private(cache_path(cache_key, root=root))  # None when missing or foreign
     if data is None:
         return None
     try:
@@ -83,6 +86,8 @@ def write_entry(
     cache_key: str,
     services: Sequence[str] | None,
     files: Sequence[descriptor_pb2.FileDescriptorProto],
+    *,
+    root: Path | None = None,
 ) -> None:
     """Store an entry atomically (0600 in a 0700 directory); failures are ignored."""
     fds = descriptor_pb2.FileDescriptorSet()
@@ -95,7 +100,7 @@ def write_entry(
         "services": sorted(services) if services is not None else None,
         "protoset": base64.b64encode(fds.SerializeToString()).decode(),
     }
-    write_private(cache_path(cache_key), json.dumps(doc).encode())
+    write_private(cache_path(cache_key, root=root), json.dumps(doc).encode())
 
 
 def read_cached_services(cache_key: str, ttl: float = DEFAULT_TTL) -> list[str] | None:
@@ -157,16 +162,18 @@ class CachedReflectionSource:
         cache_key: str,
         ttl: float = DEFAULT_TTL,
         enabled: bool = True,
+        cache_dir: Path | None = None,
     ) -> None:
         self._live = ReflectionSource(channel, metadata=metadata, timeout=timeout, address=address)
         self._key = cache_key
         self._enabled = enabled
+        self._root = cache_dir
         self._cached: PoolSource | None = None
         self._cached_services: list[str] | None = None
         self._refetched = False
         self._relist = False  # the replaced entry had a service list: keep one fresh
         if enabled:
-            entry = read_entry(cache_key, ttl)
+            entry = read_entry(cache_key, ttl, root=cache_dir)
             if entry is not None:
                 self._cached = _pool_source(entry)
                 if self._cached is not None:
@@ -245,7 +252,7 @@ class CachedReflectionSource:
             files += [f for f in self._cached.file_descriptor_set().file if f.name not in names]
             if services is None:
                 services = self._cached_services
-        write_entry(self._key, services, files)
+        write_entry(self._key, services, files, root=self._root)
 
 
 def _has_service(source: PoolSource, name: str) -> bool:
@@ -265,8 +272,13 @@ def cached_reflection_source(
     cache_key: str,
     ttl: float = DEFAULT_TTL,
     enabled: bool = True,
+    cache_dir: Path | None = None,
 ) -> CachedReflectionSource:
-    """A reflection source that serves a fresh cache entry first (see module docstring)."""
+    """A reflection source that serves a fresh cache entry first (see module docstring).
+
+    cache_dir: the crgrpc cache directory (entries under cache_dir/schema/); default
+    cache_root().
+    """
     return CachedReflectionSource(
         channel,
         metadata=metadata,
@@ -275,4 +287,5 @@ def cached_reflection_source(
         cache_key=cache_key,
         ttl=ttl,
         enabled=enabled,
+        cache_dir=cache_dir,
     )

@@ -4,26 +4,68 @@ A local token issuer stands in for Google (a key it generates, a
 service-account key file whose token_uri points at it); the Echo service
 runs over TLS with a self-signed certificate and checks every call's token
 (signature, audience, allowed email) as Cloud Run's front end would. Then
-crgrpc mints, shows and uses the token for reflection and the calls.
+crgrpc mints, shows and uses the token for reflection and the calls: each
+step runs through the CLI's entry point, main(argv, env), with an
+Environment whose cache_dir is the walkthrough's own (no process-wide
+setting is changed). The servers and stand-ins live in cloudrun_grpc_cli.demo.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import tempfile
 from pathlib import Path
 
+import typer
+
+from ..errors import UsageError
 from ..render.env import Environment
+from .options import DEMO_OPTION_NAMES, CommonOptions, with_options
 
 DEMO_SA = "echo-invoker@demo-project.iam.gserviceaccount.com"
 
+DEMO_HELP = """Run the Cloud Run gRPC walkthrough end to end, offline.
+
+A local token issuer stands in for Google; the Echo service runs on a free
+loopback port over TLS (a self-signed certificate) and checks every call's
+ID token as Cloud Run would. crgrpc then shows the minted token, lists and
+describes the service, makes five unary calls and one server-streaming call
+(headers, messages, trailers; -v on two of them), and shows a call without
+a token being refused and explained. Always pretty output.
+
+Examples:
+
+\b
+  crgrpc demo
+  crgrpc demo --color never > demo.txt
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo", help=DEMO_HELP)(demo_cmd)
+
+
+@with_options(*DEMO_OPTION_NAMES)
+def demo_cmd(*, opts: CommonOptions) -> None:
+    from .console import current_env
+
+    color = opts.color
+    if color not in ("auto", "always", "never"):
+        raise UsageError(f"unknown --color {color!r}", "use auto, always or never")
+    env = current_env()
+    env.color = color
+    code = run_demo(env)
+    if code:
+        raise typer.Exit(code)
+
 
 def run_demo(env: Environment) -> int:
-    from ..cli.main import main
-    from .certs import make_certs
-    from .issuer import Issuer
-    from .server import build_server
-    from .tokencheck import TokenCheck
+    """The walkthrough, written to env; the exit code (0 when every step behaved)."""
+    from ..demo.certs import make_certs
+    from ..demo.issuer import Issuer
+    from ..demo.server import build_server
+    from ..demo.tokencheck import TokenCheck
+    from .main import main
 
     out = env.stdout
     color = env.color
@@ -65,9 +107,8 @@ def run_demo(env: Environment) -> int:
             ["call", target, "echo.EchoServer/SayHello", "--no-auth", "--cacert", str(certs.ca), "-o", "pretty", "--color", color],
             80,
         ))
-        # A private token cache: the token is minted once, then reused by every step.
-        saved_cache = os.environ.get("XDG_CACHE_HOME")
-        os.environ["XDG_CACHE_HOME"] = str(work / "cache")
+        # A private cache, passed to every step: the token is minted once, then reused.
+        steps_env = dataclasses.replace(env, cache_dir=work / "cache")
         try:
             out.write(f"Echo service on {target} (TLS, self-signed; tokens checked for audience https://localhost)\n")
             out.write(f"Local token issuer on {issuer.url}; service account {DEMO_SA}\n")
@@ -75,7 +116,7 @@ def run_demo(env: Environment) -> int:
                 shown = " ".join(a if " " not in a else repr(a) for a in argv)
                 out.write(f"\n== {title}\n$ crgrpc {shown}\n")
                 out.flush()
-                code = main(argv, env=env)
+                code = main(argv, env=steps_env)
                 if code != expected:
                     out.write(f"\ndemo failed: exit {code}, expected {expected}\n")
                     return code or 1
@@ -86,9 +127,5 @@ def run_demo(env: Environment) -> int:
             )
             return 0
         finally:
-            if saved_cache is None:
-                os.environ.pop("XDG_CACHE_HOME", None)
-            else:
-                os.environ["XDG_CACHE_HOME"] = saved_cache
             server.stop()
             issuer.stop()
