@@ -17,12 +17,10 @@ from typing import Any
 
 from ..errors import RequestDataError, RpcStatusError
 from .events import Event, Message, Started, Status
-from .rpcerrors import is_front_end_answer
+from .rpcerrors import is_front_end_answer, retry_backoff
 from .session import Session
 
 UNAVAILABLE = "UNAVAILABLE"
-RETRY_BACKOFF = 0.5  # seconds before the first retry; doubled each time
-MAX_BACKOFF = 4.0
 
 
 def run_call(
@@ -76,7 +74,7 @@ def run_call(
     status: Status | None = None
     for attempt in range(attempts):
         if attempt:
-            time.sleep(min(RETRY_BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF))
+            time.sleep(retry_backoff(attempt))
             metadata = sess.conn.metadata()  # a fresh token, a connection back up
         events = invoke(
             sess.conn.channel,

@@ -86,6 +86,11 @@ def is_front_end_answer(details: str) -> bool:
     return "http2 header with status" in low or _NOT_GRPC in low
 
 
+def retry_backoff(retry: int) -> float:
+    """Seconds to wait before retry number `retry` (1-based) after a front end's answer."""
+    return min(0.5 * 2.0 ** (retry - 1), 4.0)
+
+
 def classify(code: grpc.StatusCode | None, details: str) -> tuple[int, str]:
     """(number, NAME) of a failed call. Every form of a front end's HTTP answer
     without a gRPC status (503 while starting) is UNAVAILABLE, whatever the race

@@ -10,9 +10,10 @@ can explain it from what was really sent.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CrgrpcError
 from ..settings import Settings
@@ -49,7 +50,9 @@ class Session:
 
     def schema(self) -> SchemaSource:
         if self._schema is None:
-            self._schema = open_schema(self)
+            source = open_schema(self)
+            retries = self.settings.channel.retries
+            self._schema = _Retrying(source, retries) if retries > 0 else source
         return self._schema
 
     def resolve(self, method_text: str) -> MethodDescriptor:
@@ -79,6 +82,43 @@ class Session:
                 exc.session = self
         finally:
             self.close()
+
+
+class _Retrying:
+    """A schema source whose requests are sent again after a front end's HTTP
+    answer (503 while a service starts), which gRPC's retry policy cannot retry.
+    Every other attribute is the source's own."""
+
+    def __init__(self, source: SchemaSource, retries: int) -> None:
+        self._source = source
+        self._retries = retries
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._source, name)
+        if name not in _RETRIED or not callable(value):
+            return value
+
+        def retrying(*args: Any, **kwargs: Any) -> Any:
+            from ..errors import RpcStatusError
+            from .rpcerrors import is_front_end_answer, retry_backoff
+
+            for attempt in range(self._retries + 1):
+                try:
+                    return value(*args, **kwargs)
+                except RpcStatusError as err:
+                    if attempt == self._retries or not (
+                        err.name == "UNAVAILABLE" and is_front_end_answer(err.details)
+                    ):
+                        raise
+                    time.sleep(retry_backoff(attempt + 1))
+            raise AssertionError("unreachable")
+
+        return retrying
+
+
+_RETRIED = frozenset(
+    {"list_services", "find_service", "find_symbol", "load_services", "file_descriptor_set"}
+)
 
 
 def schema_cache_key(target: Target, settings: Settings) -> str:

@@ -1,0 +1,81 @@
+"""Cloud Run cold starts (issue 10, item 11): every form of a front end's HTTP 503 is
+UNAVAILABLE (exit 78), and --retries gets through a service that answers 503 and then
+works, every time, not depending on timing. Repeated many times in a row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .support.cli import run
+from .support.rawgrpc import HttpAnswer, Reply, echo_protoset, echo_reply, raw_grpc
+
+PAGE = b"<html><head><title>503 Service Unavailable</title></head><body>Service Unavailable</body></html>\n" * 8
+FORMS = {
+    "headers only": HttpAnswer(503),
+    "html body": HttpAnswer(503, PAGE),
+    "body in two frames": HttpAnswer(503, PAGE, split_body=True),
+}
+OK = Reply(messages=[echo_reply("warm")])
+
+
+@pytest.fixture(scope="module")
+def protoset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return echo_protoset(tmp_path_factory.mktemp("ps") / "echo.protoset")
+
+
+def call(address: str, protoset: Path, *extra: str) -> tuple[int, str, str]:
+    r = run("call", "--plaintext", address, "SayHello", "-d", '{"name":"c"}', "--protoset", str(protoset), *extra)
+    return r.code, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_always_503_is_unavailable_every_time(protoset: Path, form: str) -> None:
+    outcomes = set()
+    for eager in (False, True):
+        with raw_grpc(OK, eager=eager, script=[FORMS[form]] * 1000) as srv:
+            for _ in range(12):
+                code, out, err = call(srv.address, protoset)
+                outcomes.add((code, out, err.splitlines()[0].split(":")[1].strip()))
+    assert outcomes == {(78, "", "UNAVAILABLE")}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_retries_get_through_a_cold_start_every_time(protoset: Path, form: str) -> None:
+    for i in range(10):
+        with raw_grpc(OK, eager=bool(i % 2), script=[FORMS[form]]) as srv:
+            code, out, err = call(srv.address, protoset, "--retries", "3")
+            assert (code, out, err) == (0, '{"message":"warm"}\n', ""), (i, err)
+            assert len(srv.requests) == 2
+
+
+def test_two_503s_then_it_works(protoset: Path) -> None:
+    script = [FORMS["html body"], FORMS["body in two frames"]]
+    with raw_grpc(OK, script=script) as srv:
+        code, out, _ = call(srv.address, protoset, "--retries", "3")
+    assert (code, out, len(srv.requests)) == (0, '{"message":"warm"}\n', 3)
+
+
+def test_retries_run_out(protoset: Path) -> None:
+    with raw_grpc(OK, script=[FORMS["html body"]] * 10) as srv:
+        code, out, err = call(srv.address, protoset, "--retries", "1")
+    assert (code, out) == (78, "")
+    # gRPC's own policy may retry once too (when it reads the 503 before the headers
+    # commit the attempt); crgrpc retries once after what gRPC could not.
+    assert 2 <= len(srv.requests) <= 4
+    assert err.splitlines()[1].startswith("hint: the front end answered HTTP 503 before the app saw the call")
+
+
+def test_no_retry_without_retries(protoset: Path) -> None:
+    with raw_grpc(OK, script=[FORMS["headers only"]]) as srv:
+        code, _, _ = call(srv.address, protoset)
+    assert (code, len(srv.requests)) == (78, 1)
+
+
+def test_reflection_is_retried_after_a_503_too() -> None:
+    with raw_grpc(OK, eager=True, script=[FORMS["html body"]] * 20) as srv:
+        r = run("list", "--plaintext", srv.address, "--retries", "2")
+    assert r.code == 78
+    reflection = [p for p in srv.paths() if "ServerReflection" in p]
+    assert 3 <= len(reflection) <= 9  # crgrpc's own two retries (and gRPC's, if it could)
