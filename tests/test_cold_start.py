@@ -79,3 +79,50 @@ def test_reflection_is_retried_after_a_503_too() -> None:
     assert r.code == 78
     reflection = [p for p in srv.paths() if "ServerReflection" in p]
     assert 3 <= len(reflection) <= 9  # crgrpc's own two retries (and gRPC's, if it could)
+
+
+# --- through nginx, the way Cloud Run's front end answers while a service starts --------------
+
+from .support.nginx import NGINX, free_port, nginx_front_end  # noqa: E402
+
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="needs nginx (Debian's nginx-light; .ci/run installs it)")
+
+
+@needs_nginx
+def test_nginx_503_page_is_unavailable_every_time(tmp_path: Path) -> None:
+    with nginx_front_end(tmp_path / "ngx", backend=free_port()) as ngx:
+        codes = {run("call", "--plaintext", ngx.address, "echo.EchoServer/SayHello", "--protoset",
+                     str(echo_protoset(tmp_path / "e.protoset"))).code for _ in range(15)}
+        assert set(ngx.statuses()) == {503}
+    assert codes == {78}
+
+
+@needs_nginx
+def test_nginx_cold_start_retried_every_time(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from cloudrun_grpc_cli.demo.server import build_server
+
+    protoset = echo_protoset(tmp_path / "e.protoset")
+    for i in range(8):
+        backend = free_port()
+        with nginx_front_end(tmp_path / f"ngx{i}", backend=backend) as ngx:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cloudrun_grpc_cli", "call", "--plaintext", ngx.address,
+                 "echo.EchoServer/SayHello", "-d", '{"name":"cold"}', "--protoset", str(protoset),
+                 "--retries", "4"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+            deadline = time.monotonic() + 20
+            while 503 not in ngx.statuses() and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.01)
+            # The service has started: the next attempt reaches it.
+            server = build_server("127.0.0.1", backend)
+            try:
+                out, err = proc.communicate(timeout=30)
+            finally:
+                server.stop()
+            assert (proc.returncode, out, err) == (0, b'{"message":"Hello cold from K_REVISION local"}\n', b""), i
+            assert ngx.statuses()[0] == 503 and ngx.statuses()[-1] == 200
