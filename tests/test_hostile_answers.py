@@ -243,3 +243,22 @@ def test_timeout_ends_a_stream_while_stdin_is_idle(server: str, method: str) -> 
         proc.stdin.close()
     assert (code, stderr.splitlines()[0].split(":")[:2]) == (68, ["error", " DEADLINE_EXCEEDED"]), stderr
     assert took < 15  # not when the next line arrives (it never does)
+
+
+# --- every reflection request has a deadline: --timeout, named by the one hint -------------------
+
+
+@pytest.mark.parametrize("command", [["list"], ["describe"], ["call", "SayHello"]])
+def test_a_silent_reflection_server_meets_the_timeout(command: list[str]) -> None:
+    with raw_grpc(Reply()) as srv:  # answers a stream only once it ends: reflection never does
+        started = time.monotonic()
+        r = run(command[0], "--plaintext", srv.address, *command[1:], "--timeout", "1")
+        took = time.monotonic() - started
+    assert r.code == 68
+    assert took < 10
+    first, *hints = r.stderr.splitlines()
+    assert first.startswith("error: DEADLINE_EXCEEDED: reflection: ")  # gRPC's words vary
+    assert hints == [  # one hint, naming the flag that sets reflection's deadline
+        "hint: the server did not answer reflection in time: raise --timeout (it sets each "
+        "reflection request's deadline, 10 s by default), or give the schema with --protoset or --proto"
+    ]
