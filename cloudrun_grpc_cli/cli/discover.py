@@ -41,20 +41,20 @@ def register(app: typer.Typer) -> None:
 @common_options
 def list_cmd(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
-    service: Annotated[Optional[str], typer.Argument(metavar="SERVICE", autocompletion=complete_service, help="List the methods of this service.")] = None,
+    service: Annotated[Optional[str], typer.Argument(metavar="SERVICE", autocompletion=complete_service, help="List the methods of this service (a full or unique short name).")] = None,
     *,
     opts: CommonOptions,
 ) -> None:
-    from ..core.schema import method_kind, method_name
+    from ..core.schema import method_kind, method_name, resolve_service
     from .runner import prepare, session
 
     tgt, settings, env = prepare(target, opts, allowed_modes=MODES)
     with session(tgt, settings, env) as sess:
-        schema = sess.schema()
+        schema = sess.schema(fresh=True)  # the server's present answer (and a fresh cache)
         if service is None:
             rows = [{"service": name} for name in schema.list_services()]
         else:
-            svc = schema.find_service(service)
+            svc = resolve_service(schema, service)
             rows = [
                 {
                     "method": method_name(m),
@@ -75,21 +75,21 @@ def list_cmd(
 @common_options
 def describe_cmd(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
-    symbol: Annotated[Optional[str], typer.Argument(metavar="SYMBOL", autocompletion=complete_symbol, help="A service, method, message or enum (full name). Default: every service.")] = None,
+    symbol: Annotated[Optional[str], typer.Argument(metavar="SYMBOL", autocompletion=complete_symbol, help="A service, method, message or enum: a full or unique short name. Default: every service.")] = None,
     *,
     opts: CommonOptions,
 ) -> None:
-    from ..core.schema import Symbol, symbol_kind, to_proto_text
+    from ..core.schema import Symbol, resolve_symbol, symbol_kind, to_proto_text
     from .runner import prepare, session
 
     tgt, settings, env = prepare(target, opts, allowed_modes=MODES)
     with session(tgt, settings, env) as sess:
-        schema = sess.schema()
+        schema = sess.schema(fresh=True)  # the server's present answer (and a fresh cache)
         symbols: list[Symbol]
         if symbol is None:
             symbols = [schema.find_service(name) for name in schema.list_services()]
         else:
-            symbols = [schema.find_symbol(symbol)]
+            symbols = [resolve_symbol(schema, symbol)]
         rows = [
             {"symbol": _symbol_name(s), "kind": symbol_kind(s), "proto": to_proto_text(s)}
             for s in symbols

@@ -48,9 +48,11 @@ class Session:
         """The metadata the last RPC (reflection's or the call's) was sent with."""
         return self.conn.last_metadata
 
-    def schema(self) -> SchemaSource:
+    def schema(self, *, fresh: bool = False) -> SchemaSource:
+        """The schema source; `fresh` asks the server even when the schema cache has
+        an answer (list and describe show the server's present answer, and store it)."""
         if self._schema is None:
-            source = open_schema(self)
+            source = open_schema(self, fresh=fresh)
             retries = self.settings.channel.retries
             self._schema = _Retrying(source, retries) if retries > 0 else source
         return self._schema
@@ -126,7 +128,7 @@ def schema_cache_key(target: Target, settings: Settings) -> str:
     return "|".join(parts)
 
 
-def open_schema(session: Session) -> SchemaSource:
+def open_schema(session: Session, *, fresh: bool = False) -> SchemaSource:
     from .schema import cached_reflection_source, proto_source, protoset_source
 
     s = session.settings.schema
@@ -142,6 +144,7 @@ def open_schema(session: Session) -> SchemaSource:
         address=session.target.address,
         cache_key=schema_cache_key(session.target, session.settings),
         enabled=s.schema_cache,
+        **({"ttl": -1.0} if fresh else {}),  # no entry is that fresh: ask the server
         cache_dir=session.settings.cache_dir,
     )
 

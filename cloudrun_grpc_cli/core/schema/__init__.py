@@ -27,6 +27,8 @@ _WHERE = {
     "method_kind": "resolve",
     "method_name": "resolve",
     "resolve_method": "resolve",
+    "resolve_service": "resolve",
+    "resolve_symbol": "resolve",
     "symbol_kind": "resolve",
     "PoolSource": "source",
     "SchemaNotFound": "source",
@@ -44,7 +46,14 @@ if TYPE_CHECKING:
     from .files import proto_source, protoset_source, write_protoset
     from .prototext import to_proto_text
     from .reflection import ReflectionSource, reflection_source
-    from .resolve import method_kind, method_name, resolve_method, symbol_kind
+    from .resolve import (
+        method_kind,
+        method_name,
+        resolve_method,
+        resolve_service,
+        resolve_symbol,
+        symbol_kind,
+    )
     from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol
 
 
@@ -75,6 +84,8 @@ __all__ = [
     "read_cached_services",
     "reflection_source",
     "resolve_method",
+    "resolve_service",
+    "resolve_symbol",
     "symbol_kind",
     "to_proto_text",
     "write_protoset",

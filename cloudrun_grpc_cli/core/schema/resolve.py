@@ -176,3 +176,46 @@ def _preload(source: SchemaSource, services: list[str]) -> None:
 
 def _miss(message: str, *hints: str) -> SchemaNotFound:
     return SchemaNotFound(message, *hints)
+
+
+def resolve_service(source: SchemaSource, text: str) -> ServiceDescriptor:
+    """The service named by text: a full name, or a unique short one (`EchoServer`)."""
+    try:
+        return source.find_service(text)
+    except SchemaNotFound as miss:
+        wanted = text.strip().lstrip(".")
+        matches = [s for s in source.list_services() if s.endswith("." + wanted)]
+        if len(matches) == 1:
+            return source.find_service(matches[0])
+        if len(matches) > 1:
+            raise SchemaError(
+                f"ambiguous service {text!r}: {len(matches)} services have that name",
+                "write one of: " + ", ".join(sorted(matches)),
+            ) from None
+        raise miss from None
+
+
+def resolve_symbol(source: SchemaSource, text: str) -> Symbol:
+    """The symbol named by text: a full name, or a unique short one (`SayHello`,
+    `EchoServer.SayHello`, `EchoRequest`), among every service's files."""
+    from .source import all_symbol_names, lookup_symbol, normalize_symbol
+
+    try:
+        return source.find_symbol(text)
+    except SchemaNotFound as miss:
+        wanted = normalize_symbol(text)
+        services = source.list_services()
+        _preload(source, services)
+        files = [f.name for f in source.file_descriptor_set().file]
+        names = sorted(set(all_symbol_names(source.pool, files)))
+        matches = [n for n in names if n == wanted or n.endswith("." + wanted)]
+        if len(matches) == 1:
+            found = lookup_symbol(source.pool, matches[0])
+            if found is not None:
+                return found
+        if len(matches) > 1:
+            raise SchemaError(
+                f"ambiguous symbol {text!r}: {len(matches)} symbols have that name",
+                "write one of: " + ", ".join(matches[:8]),
+            ) from None
+        raise miss from None
