@@ -212,11 +212,19 @@ def to_message(
         json_format.ParseDict(obj, msg, ignore_unknown_fields=allow_unknown)
     except _FieldError as e:
         raise RequestDataError(f"request data: message {index}: field {e.path}: {e.problem}") from None
-    except json_format.ParseError as e:
-        raise _parse_error(e, msg, index, allow_unknown) from None
     except RecursionError:
         raise RequestDataError(f"request data: message {index} is nested too deeply") from None
-    except (ValueError, TypeError, OverflowError) as e:
+    except (json_format.ParseError, ValueError, TypeError, OverflowError) as e:
+        # Say it in crgrpc's words (json_format's are Python's); only now, so good
+        # data costs nothing more.
+        from .datacheck import first_problem
+
+        found = first_problem(obj, msg.DESCRIPTOR)
+        if found is not None:
+            path, problem = found
+            raise RequestDataError(f"request data: message {index}: field {path}: {problem}") from None
+        if isinstance(e, json_format.ParseError):
+            raise _parse_error(e, msg, index, allow_unknown) from None
         raise RequestDataError(f"request data: message {index}: {one_line(str(e))}") from None
     return msg
 
