@@ -62,7 +62,9 @@ def test_tls_key_file(issuer: Issuer, key: Path) -> None:
 def test_tls_nothing_found_notice() -> None:
     p = plan("svc.example.com:8443")
     assert p.provider is None
-    assert p.notices == (NOTHING,)
+    # Not a run.app host: a token is not likely expected, so the note waits for -v.
+    assert p.notices == ()
+    assert p.quiet_notices == (NOTHING + " (--no-auth silences this note)",)
     assert p.withheld is Withheld.NO_CREDENTIALS
     assert p.withheld_text == (
         "no Google credentials found (tried: GOOGLE_APPLICATION_CREDENTIALS, gcloud ADC file, "
@@ -322,9 +324,19 @@ def test_static_token_sent_as_is(issuer: Issuer) -> None:
     assert p.metadata() == [("authorization", f"Bearer {value}")]
 
 
+def test_nothing_found_for_a_run_app_host_is_said() -> None:
+    p = plan("https://svc-abc-uc.a.run.app")
+    assert p.provider is None
+    assert p.notices == (NOTHING + " (--no-auth silences this note)",)
+    assert p.quiet_notices == ()
+
+
 def test_metadata_refreshes_between_calls(issuer: Issuer, key: Path) -> None:
-    issuer.lifetime = 200
+    issuer.lifetime = 2  # refreshed once a quarter of its life (0.5 s) is left
     p = plan(RUN_APP, AuthSettings(key_file=key))
     p.metadata()
+    p.metadata()
+    assert issuer.count("/token") == 1
+    time.sleep(1.6)
     p.metadata()
     assert issuer.count("/token") == 2

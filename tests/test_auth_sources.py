@@ -465,14 +465,24 @@ def test_nothing_found_is_quick(capfd: pytest.CaptureFixture[str]) -> None:
 
 
 def test_short_lived_tokens_are_refreshed_between_gets(issuer: Issuer, tmp_path: Path) -> None:
-    issuer.lifetime = 200  # inside google-auth's refresh margin (225 s) at once
+    issuer.lifetime = 2  # refreshed once a quarter of its life is left, reused until then
     key = issuer.write_service_account_key(tmp_path / "sa.json")
     provider, _ = provide(AuthSettings(key_file=key))
+    first = provider.get()
+    assert provider.get() is first
+    time.sleep(1.6)
     provider.get()
-    provider.get()
-    provider.get()
-    assert issuer.count("/token") == 3
-    assert provider.mints == 3
+    assert issuer.count("/token") == 2
+    assert provider.mints == 2
+
+
+def test_a_200_second_token_is_reused_not_minted_per_get(issuer: Issuer, tmp_path: Path) -> None:
+    issuer.lifetime = 200  # within google-auth's 225 s margin, but a quarter of its life is 50 s
+    key = issuer.write_service_account_key(tmp_path / "sa.json")
+    provider, _ = provide(AuthSettings(key_file=key))
+    first = provider.get()
+    assert provider.get() is first and provider.get() is first
+    assert issuer.count("/token") == 1
 
 
 def test_long_lived_tokens_are_reused(issuer: Issuer, tmp_path: Path) -> None:
@@ -484,10 +494,11 @@ def test_long_lived_tokens_are_reused(issuer: Issuer, tmp_path: Path) -> None:
 
 
 def test_refresh_failure_is_credentials_error(issuer: Issuer, tmp_path: Path) -> None:
-    issuer.lifetime = 200
+    issuer.lifetime = 2
     key = issuer.write_service_account_key(tmp_path / "sa.json")
     provider, _ = provide(AuthSettings(key_file=key))
     provider.get()
+    time.sleep(1.6)
     issuer.failures["/token"] = (400, {"error": "invalid_grant", "error_description": "gone"})
     with pytest.raises(CredentialsError, match="could not mint an ID token: invalid_grant: gone"):
         provider.get()

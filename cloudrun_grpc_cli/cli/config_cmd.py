@@ -8,7 +8,19 @@ import typer
 
 from .options import CommonOptions, common_options
 
-config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True, rich_markup_mode=None)
+CONFIG_HELP = """Show the effective configuration: every option, its value and where it came from.
+
+The config file is $XDG_CONFIG_HOME/crgrpc/config.toml (or --config FILE),
+with [defaults] for every command and [targets.NAME] for named targets.
+
+Examples:
+
+\b
+  crgrpc config show
+  crgrpc config show prod -o json | jq .settings.key_file
+"""
+
+config_app = typer.Typer(help=CONFIG_HELP, no_args_is_help=True, rich_markup_mode=None)
 
 SHOW_HELP = """Show the effective settings and where each came from.
 

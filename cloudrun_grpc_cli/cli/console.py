@@ -79,7 +79,9 @@ OUTPUT_MODES = ("pretty", "json", "full", "events")
 
 def choose_mode(requested: str | None, env: Environment, allowed: tuple[str, ...]) -> str:
     """-o, or the default: pretty on a terminal, json in a pipe."""
-    mode = (requested or ("pretty" if env.stdout_isatty else "json")).lower()
+    if requested is None or requested.strip().lower() == "auto":
+        requested = None  # auto: the default
+    mode = (requested or ("pretty" if env.stdout_isatty else "json")).strip().lower()
     if mode not in OUTPUT_MODES:
         raise UsageError(f"unknown output mode {requested!r}", f"use one of: {', '.join(allowed)}")
     if mode not in allowed:

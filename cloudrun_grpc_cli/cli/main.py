@@ -131,6 +131,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             pop_env(env_token)
         return 0
     try:
+        from .habits import check
+
+        check(args, list(_MODULES))  # grpcurl habits get what to type, not Click's words
         # What Click's main() does, minus its handling of errors and EPIPE
         # (it would exit 1 on a closed pipe): errors are ours to map.
         with command.make_context("crgrpc", args) as ctx:

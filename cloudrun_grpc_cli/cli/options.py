@@ -221,7 +221,7 @@ OPTIONS: tuple[Opt, ...] = (
     _row("protoset", "--protoset", pytype=list[Path], default=[], panel=SCHEMA, metavar="FILE", help="Schema from a FileDescriptorSet file (repeatable)."),
     _row("protoset_out", "--protoset-out", pytype=Optional[Path], default=None, panel=SCHEMA, metavar="FILE", help="Write the schema used to FILE as a FileDescriptorSet."),
     _row("no_schema_cache", "--no-schema-cache", pytype=bool, default=False, panel=SCHEMA, help="Neither read nor write the reflection schema cache."),
-    _row("output", "-o", "--output", pytype=Optional[str], default=None, panel=OUTPUT, metavar="MODE", help="pretty | json, and for call full | events (default: pretty on a terminal, json in a pipe)."),
+    _row("output", "-o", "--output", pytype=Optional[str], default=None, panel=OUTPUT, metavar="MODE", help="auto | pretty | json | full | events: what each command takes is in its --help (auto: pretty on a terminal, json in a pipe)."),
     _row("emit_defaults", "--emit-defaults", pytype=bool, default=False, panel=OUTPUT, help="Print fields that have their default value."),
     _row("proto_names", "--proto-names", pytype=bool, default=False, panel=OUTPUT, help="Print proto field names (snake_case), not JSON names."),
     _row("color", "--color", pytype=str, default="auto", panel=OUTPUT, metavar="WHEN", help="auto | always | never (NO_COLOR is honoured)."),
@@ -304,12 +304,13 @@ def default_options() -> CommonOptions:
     return CommonOptions(**fresh)
 
 
-def with_options(*names: str) -> Callable[[F], F]:
+def with_options(*names: str, helps: dict[str, str] | None = None) -> Callable[[F], F]:
     """Add the named rows to fn's CLI signature. CommonOptions rows reach fn as
     `opts` (a CommonOptions with defaults for the options it does not take);
     other rows as keyword arguments named by their `param` (fn declares them,
-    without typer metadata: the table has it)."""
-    rows = [ROWS[n] for n in names]
+    without typer metadata: the table has it). `helps` words a row's help for
+    this command (the modes `-o` takes here, say)."""
+    rows = [ROWS[n]._replace(help=(helps or {})[n]) if n in (helps or {}) else ROWS[n] for n in names]
     params = {r.param for r in rows}
     assert len(params) == len(rows), f"two rows with one parameter name in {names}"
 
@@ -381,13 +382,20 @@ def _origin(ctx: typer.Context, name: str) -> str:
     return {"COMMANDLINE": "flag", "ENVIRONMENT": "env"}.get(label, "default")
 
 
-common_options = with_options(*OPTION_NAMES)
+# What -o takes, command by command: each --help lists only its own modes.
+MODES_CALL = "pretty | json | full | events (default: pretty on a terminal, json in a pipe)."
+MODES_BASIC = "pretty | json (default: pretty on a terminal, json in a pipe)."
+common_options = with_options(*OPTION_NAMES, helps={"output": MODES_BASIC})
 TOKEN_OPTION_NAMES = (
     "token", "token_file", "key_file", "impersonate_service_account", "include_email",
     "audience", "no_token_cache", "iam_endpoint", "output", "color", "debug", "config",
 )
-token_options = with_options(*TOKEN_OPTION_NAMES)
-call_options = with_options("data", "allow_unknown_fields", *OPTION_NAMES)
+token_options = with_options(*TOKEN_OPTION_NAMES, helps={"output": MODES_BASIC})
+# token print writes the token alone: no output mode, no colour.
+token_print_options = with_options(
+    *(n for n in TOKEN_OPTION_NAMES if n not in ("output", "color"))
+)
+call_options = with_options("data", "allow_unknown_fields", *OPTION_NAMES, helps={"output": MODES_CALL})
 DECODE_OPTION_NAMES = ("verify", "verify_audience", "certs", "output", "color")
 SERVE_OPTION_NAMES = (
     "host", "port", "tls_cert", "tls_key", "reflection", "require_token", "serve_audience",

@@ -62,5 +62,8 @@ def session(
         sess = open_session(target, settings)
     for line in sess.plan.notices:
         notice(line, env)
+    if settings.output.verbose:
+        for line in sess.plan.quiet_notices:
+            notice(line, env)
     with sess:
         yield sess

@@ -12,10 +12,31 @@ import typer
 
 from ..errors import CredentialsError, UsageError
 from .console import choose_mode, write_json_lines
-from .options import DECODE_OPTION_NAMES, CommonOptions, token_options, with_options
+from .options import (
+    DECODE_OPTION_NAMES,
+    MODES_BASIC,
+    CommonOptions,
+    token_options,
+    token_print_options,
+    with_options,
+)
+
+TOKEN_HELP = """Mint, show and decode Google ID tokens.
+
+The audience is https://HOST of TARGET, or --audience; the token comes from
+--key-file, --impersonate-service-account, application default credentials
+or the metadata server, and is cached until 5 minutes before it expires.
+
+Examples:
+
+\b
+  crgrpc token print https://echo-abc-uc.a.run.app --key-file sa.json
+  crgrpc token show https://echo-abc-uc.a.run.app
+  crgrpc token print https://x.run.app | crgrpc token decode --verify --audience https://x.run.app
+"""
 
 token_app = typer.Typer(
-    help="Mint, show and decode Google ID tokens.",
+    help=TOKEN_HELP,
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -108,7 +129,7 @@ def _mode(opts: CommonOptions) -> str:
 
 
 @token_app.command("print", help=PRINT_HELP)
-@token_options
+@token_print_options
 def print_cmd(
     target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The service; the audience is https://HOST.")] = None,
     *,
@@ -180,7 +201,7 @@ def _read_token(token: str | None) -> str:
 
 
 @token_app.command("decode", help=DECODE_HELP)
-@with_options(*DECODE_OPTION_NAMES)
+@with_options(*DECODE_OPTION_NAMES, helps={"output": MODES_BASIC})
 def decode_cmd(
     token: Annotated[Optional[str], typer.Argument(metavar="TOKEN|-", help="The JWT, or - for standard input.")] = None,
     *,

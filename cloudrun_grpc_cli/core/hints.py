@@ -179,6 +179,9 @@ def _no_token(who: str, plan: AuthPlan) -> Iterator[str]:
         yield f"{who} refused the {header} header you passed with -H (crgrpc sent no token of its own)"
         yield "drop -H to let crgrpc mint an ID token for the target's audience"
         return
-    yield f"no token was sent ({plan.withheld_text or Withheld.NO_CREDENTIALS.value})"
+    why = plan.withheld_text or Withheld.NO_CREDENTIALS.value
+    # A hint never repeats a note already printed.
+    said = any(why in note for note in plan.notices)
+    yield "no token was sent (see the note above)" if said else f"no token was sent ({why})"
     if withheld in (None, Withheld.NO_CREDENTIALS, Withheld.NOT_CACHED):
         yield CREDENTIALS_HINT

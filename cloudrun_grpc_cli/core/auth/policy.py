@@ -58,6 +58,7 @@ class AuthPlan:
     tried: tuple[str, ...] = ()  # the credential sources looked at
     policy: TokenPolicy = "mint"
     detail: str = ""  # the withholding said in full, where the enum's words are not enough
+    quiet_notices: tuple[str, ...] = ()  # notices shown only with -v
     _last: list[IdToken] = field(default_factory=list, repr=False, compare=False)
 
     def metadata(self) -> list[tuple[str, str]]:
@@ -145,14 +146,22 @@ def plan_auth(
             raise CredentialsError(
                 f"--auth: no Google credentials found (tried: {tried_text})", CREDENTIALS_HINT
             )
+        # Said where a token is likely expected (a run.app host); elsewhere only with -v.
+        note = (
+            f"no Google credentials found (tried: {tried_text}); calling without a token "
+            "(--no-auth silences this note)"
+        )
+        host = strip_port(channel.authority) if channel.authority else target.host
+        loud = is_run_app(host)
         return AuthPlan(
             None,
             header,
             audience,
-            (f"no Google credentials found (tried: {tried_text}); calling without a token",),
+            (note,) if loud else (),
             Withheld.NO_CREDENTIALS,
             tuple(tried),
             policy=policy,
+            quiet_notices=() if loud else (note,),
         )
     if not provider.audience_bound and auth.auth is not True:
         host = strip_port(channel.authority) if channel.authority else target.host
