@@ -75,3 +75,5 @@ class Settings(NamedTuple):
     schema: SchemaSettings = SchemaSettings()
     # The crgrpc cache directory (tokens/, schema/); None: $XDG_CACHE_HOME/crgrpc.
     cache_dir: Path | None = None
+    # The config file's named targets (a hint lists them when a bare name fails DNS).
+    named_targets: tuple[str, ...] = ()

@@ -511,7 +511,8 @@ def test_serverless_auth_token_is_checked(issuer: Issuer, guarded: Server) -> No
     bad = issuer.id_token("https://elsewhere", email=KEY_SA)
     r = call(guarded, "--token", bad, "--serverless-auth")
     assert r.code == 80
-    assert r.stderr.splitlines()[0].startswith(
+    assert r.stderr.splitlines()[0].startswith("warning: --token: the token's aud is https://elsewhere")
+    assert r.stderr.splitlines()[1].startswith(
         "error: UNAUTHENTICATED: reflection: invalid token audience:"
     )
 

@@ -85,13 +85,22 @@ def utc(timestamp: int) -> str:
 def hints_401(token: str, source: str, *, header: str = "authorization") -> list[str]:
     """The two 401 hints for a token minted (lifetime 3600 s) just before the call."""
     claims = decode_jwt(token).claims
+    if source.startswith("--token"):  # a fixed token: its own aud is what was sent
+        sent = f"hint: audience sent: {claims['aud']} (the token's own); "
+    else:
+        sent = f"hint: audience sent: {AUD}; token aud: {claims['aud']}; "
     return [
         f"hint: Cloud Run's front end (HTTP 401) refused the token sent in {header}: it is "
         "invalid, expired or for another audience",
-        f"hint: audience sent: {AUD}; token aud: {claims['aud']}; "
-        f"exp: {utc(claims['exp'])} (expires in 59m); "
+        sent + f"exp: {utc(claims['exp'])} (expires in 59m); "
         f"email: {claims.get('email', '(no email claim)')}; source: {source}",
     ]
+
+
+HINT_CUSTOM_DOMAIN_FIXED = (
+    "hint: behind a custom domain, Cloud Run expects the service's run.app URL or a custom "
+    "audience configured on the service as the token's aud"
+)
 
 
 def hints_403(email: str, source: str, member: str = "serviceAccount") -> list[str]:
@@ -121,7 +130,7 @@ def test_status_of_the_call_itself(status: int, issuer: Issuer) -> None:
     if status == 401:
         assert err_lines(r)[1:] == [
             *hints_401(token, "--token"),
-            HINT_CUSTOM_DOMAIN,
+            HINT_CUSTOM_DOMAIN_FIXED,
             HINT_SERVERLESS,
         ]
     elif status == 403:
@@ -151,7 +160,7 @@ def test_reflection_401_is_explained_like_the_call(issuer: Issuer) -> None:
     with front_end(401) as fe:
         r = run("list", f"localhost:{fe.port}", "--plaintext", "--auth", "--token", token)
     assert r.code == 80
-    assert err_lines(r)[1:] == [*hints_401(token, "--token"), HINT_CUSTOM_DOMAIN, HINT_SERVERLESS]
+    assert err_lines(r)[1:] == [*hints_401(token, "--token"), HINT_CUSTOM_DOMAIN_FIXED, HINT_SERVERLESS]
 
 
 def test_reflection_403_diagnosed_by_explain(issuer: Issuer) -> None:
@@ -224,10 +233,12 @@ def test_401_wrong_audience_suggests_audience(issuer: Issuer, plain_401: FrontEn
     token = issuer.id_token("https://other-svc-uc.a.run.app", email=KEY_SA)
     r = call(plain_401, "--plaintext", "--auth", "--token", token)
     assert r.code == 80
-    assert err_lines(r)[1:] == [
+    assert err_lines(r)[0].startswith("warning: --token: the token's aud is https://other-svc-uc.a.run.app")
+    assert err_lines(r)[2:] == [
         *hints_401(token, "--token"),
-        f"hint: the token's aud is not {AUD}: pass --audience with the service's run.app URL "
-        "or the custom audience configured on it",
+        f"hint: its aud is not {AUD}, the target's audience: --audience cannot change a fixed "
+        "token; mint one for the service's run.app URL or custom audience, or let crgrpc mint "
+        "it (drop the token)",
         HINT_SERVERLESS,
     ]
 
@@ -241,7 +252,7 @@ def test_401_custom_audience_is_what_is_sent(issuer: Issuer, plain_401: FrontEnd
     )
     assert r.code == 80
     assert err_lines(r)[2].startswith(
-        "hint: audience sent: https://custom.example.com; token aud: https://custom.example.com;"
+        "hint: audience sent: https://custom.example.com (the token's own);"
     )
 
 
@@ -259,12 +270,12 @@ def test_401_expired_token_says_expired(issuer: Issuer) -> None:
     lines = err_lines(r)
     exp = decode_jwt(token).claims["exp"]
     assert lines[2] in {
-        f"hint: audience sent: {AUD}; token aud: {AUD}; exp: {utc(exp)} (expired {ago} ago); "
+        f"hint: audience sent: {AUD} (the token's own); exp: {utc(exp)} (expired {ago} ago); "
         f"email: {KEY_SA}; source: --token"
         for ago in ("1s", "2s", "3s")
     }
     assert lines[3] == (
-        "hint: the token has expired: mint a new one (drop --token to let crgrpc mint it)"
+        "hint: the token has expired: mint a new one (or drop it and let crgrpc mint one)"
     )
 
 
@@ -277,7 +288,7 @@ def test_401_with_serverless_auth(issuer: Issuer, plain_401: FrontEnd) -> None:
     assert r.code == 80
     assert err_lines(r)[1:] == [
         *hints_401(token, "--token", header="x-serverless-authorization"),
-        HINT_CUSTOM_DOMAIN,
+        HINT_CUSTOM_DOMAIN_FIXED,
     ]
 
 
@@ -303,7 +314,8 @@ def test_403_gcloud_user_is_a_user_member(issuer: Issuer) -> None:
     with front_end(403) as fe:
         r = call(fe, "--plaintext", "--auth", "--token", token)
     assert r.code == 71
-    assert err_lines(r)[1:] == [
+    assert err_lines(r)[0].startswith(f"warning: --token: the token's aud is {USER_CLIENT_ID}")
+    assert err_lines(r)[2:] == [
         f"hint: Cloud Run's front end (HTTP 403) refused the identity {USER_EMAIL} (token from "
         f"--token, aud {USER_CLIENT_ID})",
         f"hint: {USER_EMAIL} may lack roles/run.invoker on the service: gcloud run services "

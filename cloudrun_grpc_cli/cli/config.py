@@ -180,6 +180,13 @@ def apply_config(opts: CommonOptions, target_text: str | None) -> tuple[CommonOp
     return opts._replace(**values, origins=origins), target_text
 
 
+def target_names(config: Path | None) -> tuple[str, ...]:
+    """The names of the config file's [targets.NAME] tables."""
+    data, _ = load_config(config)
+    targets = data.get("targets")
+    return tuple(sorted(targets)) if isinstance(targets, dict) else ()
+
+
 def effective(opts: CommonOptions) -> list[tuple[str, Any, str]]:
     """(option, value, origin) for every option, tokens redacted."""
     rows = []

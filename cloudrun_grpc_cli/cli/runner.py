@@ -28,7 +28,7 @@ def prepare(
     *,
     allowed_modes: tuple[str, ...] = OUTPUT_MODES,
 ) -> tuple[Target, Settings, Environment]:
-    from .config import apply_config
+    from .config import apply_config, target_names
 
     opts, resolved = apply_config(opts, target_text)
     target_text = resolved or target_text
@@ -36,6 +36,7 @@ def prepare(
     if opts.color != "auto":
         env.color = opts.color
     settings = build_settings(opts, env, allowed_modes=allowed_modes)
+    settings = settings._replace(named_targets=target_names(opts.config))
     target = build_target(target_text, opts)
     return target, settings, env
 
@@ -60,6 +61,8 @@ def session(
     )
     with stage:
         sess = open_session(target, settings)
+    for line in sess.plan.warnings:
+        warn(line, env)
     for line in sess.plan.notices:
         notice(line, env)
     if settings.output.verbose:

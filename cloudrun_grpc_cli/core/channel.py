@@ -104,10 +104,33 @@ def fetch_server_certificate(target: Target, timeout: float) -> bytes:
             der = tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError) as e:
         reason = "connect timeout" if isinstance(e, TimeoutError) else str(e) or type(e).__name__
-        raise connect_error(target.address, reason, _insecure_reason(e)) from None
+        why = _insecure_reason(e)
+        if why == "TLS handshake failed":
+            why = wrong_protocol(target, reason) or why
+        raise connect_error(target.address, reason, why) from None
     if not der:
         raise ConnectError(f"cannot connect to {target.address}: the server sent no certificate")
     return ssl.DER_cert_to_PEM_cert(der).encode()
+
+
+SPEAKS_PLAINTEXT = "the server speaks plaintext, not TLS"
+SPEAKS_TLS = "the server speaks TLS, not plaintext"
+
+
+def wrong_protocol(target: Target, details: str) -> str | None:
+    """After a failed connection: whether the server speaks the other protocol
+    (TLS dialed at plaintext, or the reverse), asked with one short probe."""
+    from . import probe
+    from .rpcerrors import connect_reason
+
+    if target.unix_path is not None or target.port is None:
+        return None
+    reason = connect_reason(details) or "could not connect"
+    if target.tls and reason == "TLS handshake failed":
+        return SPEAKS_PLAINTEXT if probe.speaks_plaintext_h2(target.host, target.port) else None
+    if not target.tls and reason in ("could not connect", "connection closed during connect"):
+        return SPEAKS_TLS if probe.speaks_tls(target.host, target.port) else None
+    return None
 
 
 def _insecure_reason(e: Exception) -> str:
@@ -242,7 +265,8 @@ class Connection:
             self.connected = True
             return
         if last == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
-            raise connect_error(self.target.address, self._probe_failure())
+            details = self._probe_failure()
+            raise connect_error(self.target.address, details, wrong_protocol(self.target, details))
         raise connect_error(
             self.target.address, f"connect timeout after {timeout:g}s", "connect timeout"
         )

@@ -18,9 +18,10 @@ from ..errors import ConnectError, CrgrpcError, RpcStatusError, SchemaError
 from .auth.jwt import expiry_text
 from .auth.policy import Withheld
 from .auth.texts import CREDENTIALS_HINT
+from .channel import SPEAKS_PLAINTEXT, SPEAKS_TLS
 
 if TYPE_CHECKING:
-    from .auth import AuthPlan
+    from .auth import AuthPlan, IdToken
     from .session import Session
 
 DEADLINE_EXCEEDED = 4
@@ -43,6 +44,8 @@ def explain(err: CrgrpcError) -> CrgrpcError:
     sess = cast("Session", err.session) if _is_session(err.session) else None
     if isinstance(err, ConnectError):
         err.with_hints(*_connect_hints(err))
+        if sess is not None and err.reason == "DNS resolution failed":
+            err.with_hints(*_named_target_hints(sess))
     elif isinstance(err, RpcStatusError):
         err.with_hints(*status_hints(err.code, err.details, sess, phase=err.phase))
         err.with_hints(*_detail_hints(err.status_details))
@@ -57,6 +60,12 @@ def _is_session(obj: object) -> bool:
 
 def _connect_hints(err: ConnectError) -> Iterator[str]:
     reason, details = err.reason, err.details
+    if reason == SPEAKS_PLAINTEXT:
+        yield "use --plaintext or http://"
+        return
+    if reason == SPEAKS_TLS:
+        yield "drop --plaintext (and http://): the server wants TLS (https://, or no scheme)"
+        return
     if reason in ("TLS certificate has expired", "TLS certificate is not yet valid"):
         yield (
             "the server's certificate is outside its validity period: renew it, "
@@ -88,6 +97,21 @@ def _detail_hints(details: list[dict[str, object]]) -> Iterator[str]:
         kind = str(d.get("@type", "")).rsplit("/", 1)[-1] or "unknown type"
         rest = {k: v for k, v in d.items() if k != "@type"}
         yield f"status detail {kind}: {json.dumps(rest, ensure_ascii=False, separators=(', ', ': '))}"
+
+
+def _named_target_hints(sess: Session) -> Iterator[str]:
+    """A bare name that is no named target and no host: say which names there are."""
+    raw = sess.target.raw
+    if "." in raw or ":" in raw or "/" in raw:
+        return
+    names = sess.settings.named_targets
+    if names:
+        yield f"{raw!r} is not a named target either; the config file has: {', '.join(names)}"
+    else:
+        yield (
+            f"{raw!r} is not a named target either: the config file has none "
+            "([targets.NAME] in $XDG_CONFIG_HOME/crgrpc/config.toml, see crgrpc config show)"
+        )
 
 
 def _list_hint(sess: Session) -> str:
@@ -129,37 +153,19 @@ def status_hints(
     token = plan.current()
     if token is None:
         yield from _no_token(who + answer, plan)
+        own = _users_own_token(sess) if code == UNAUTHENTICATED else None
+        if own is not None:
+            yield from _token_facts(own, plan.audience, fixed=True, header=plan.header)
         return
+    fixed = _is_fixed(plan)
     claims = token.claims
-    aud, exp, email = claims.get("aud"), claims.get("exp"), claims.get("email")
-    expired = isinstance(exp, (int, float)) and exp <= time.time()
+    aud, email = claims.get("aud"), claims.get("email")
     if code == UNAUTHENTICATED:
         yield (
             f"{who}{answer} refused the token sent in {plan.header}: it is invalid, "
             "expired or for another audience"
         )
-        yield (
-            f"audience sent: {plan.audience}; token aud: {aud}; exp: {expiry_text(exp)}; "
-            f"email: {email or '(no email claim)'}; source: {token.source}"
-        )
-        if expired:
-            yield "the token has expired: mint a new one (drop --token to let crgrpc mint it)"
-        auds = aud if isinstance(aud, list) else [aud]
-        if plan.audience not in auds:
-            yield (
-                f"the token's aud is not {plan.audience}: pass --audience with the service's "
-                "run.app URL or the custom audience configured on it"
-            )
-        else:
-            yield (
-                "behind a custom domain, Cloud Run expects the service's run.app URL or a "
-                "custom audience configured on the service: pass it with --audience"
-            )
-        if plan.header != SERVERLESS_HEADER:
-            yield (
-                "if the app itself reads 'authorization', send the token in "
-                "x-serverless-authorization with --serverless-auth"
-            )
+        yield from _token_facts(token, plan.audience, fixed=fixed, header=plan.header)
         return
     identity = email if isinstance(email, str) else f"sub {claims.get('sub')} (no email claim)"
     yield f"{who}{answer} refused the identity {identity} (token from {token.source}, aud {aud})"
@@ -171,6 +177,77 @@ def status_hints(
     )
     if not isinstance(email, str):
         yield "the token carries no email claim: with --impersonate-service-account add --include-email"
+
+
+def _is_fixed(plan: AuthPlan) -> bool:
+    """A token the user gave (--token, --token-file, CRGRPC_TOKEN): crgrpc cannot re-mint it."""
+    from .auth.token import StaticProvider
+
+    return isinstance(plan.provider, StaticProvider)
+
+
+def _users_own_token(sess: Session) -> IdToken | None:
+    """The JWT in the user's own -H authorization header, decoded (None if it is none)."""
+    from .auth.token import IdToken
+    from .secrets import strip_bearer
+
+    header = sess.plan.header
+    for name, value in sess.settings.channel.headers:
+        if name.lower() == header and isinstance(value, str):
+            try:
+                return IdToken.parse(strip_bearer(value), f"your -H {header} header")
+            except Exception:
+                return None
+    return None
+
+
+def _token_facts(token: IdToken, audience: str | None, *, fixed: bool, header: str) -> Iterator[str]:
+    """What the token sent says of itself, and what that means for a 401."""
+    claims = token.claims
+    aud, exp, email = claims.get("aud"), claims.get("exp"), claims.get("email")
+    expired = isinstance(exp, (int, float)) and exp <= time.time()
+    auds = aud if isinstance(aud, list) else [aud]
+    if fixed:
+        # The token's own aud is what was sent: no derived audience went anywhere.
+        yield (
+            f"audience sent: {aud} (the token's own); exp: {expiry_text(exp)}; "
+            f"email: {email or '(no email claim)'}; source: {token.source}"
+        )
+        if expired:
+            yield "the token has expired: mint a new one (or drop it and let crgrpc mint one)"
+        if audience is not None and audience not in auds:
+            yield (
+                f"its aud is not {audience}, the target's audience: --audience cannot change a "
+                "fixed token; mint one for the service's run.app URL or custom audience, or let "
+                "crgrpc mint it (drop the token)"
+            )
+        elif not expired:
+            yield (
+                "behind a custom domain, Cloud Run expects the service's run.app URL or a "
+                "custom audience configured on the service as the token's aud"
+            )
+    else:
+        yield (
+            f"audience sent: {audience}; token aud: {aud}; exp: {expiry_text(exp)}; "
+            f"email: {email or '(no email claim)'}; source: {token.source}"
+        )
+        if expired:
+            yield "the token has expired: mint a new one (drop --token to let crgrpc mint it)"
+        if audience not in auds:
+            yield (
+                f"the token's aud is not {audience}: pass --audience with the service's "
+                "run.app URL or the custom audience configured on it"
+            )
+        else:
+            yield (
+                "behind a custom domain, Cloud Run expects the service's run.app URL or a "
+                "custom audience configured on the service: pass it with --audience"
+            )
+    if header != SERVERLESS_HEADER:
+        yield (
+            "if the app itself reads 'authorization', send the token in "
+            "x-serverless-authorization with --serverless-auth"
+        )
 
 
 def _no_token(who: str, plan: AuthPlan) -> Iterator[str]:

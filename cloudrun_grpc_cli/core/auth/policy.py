@@ -59,6 +59,7 @@ class AuthPlan:
     policy: TokenPolicy = "mint"
     detail: str = ""  # the withholding said in full, where the enum's words are not enough
     quiet_notices: tuple[str, ...] = ()  # notices shown only with -v
+    warnings: tuple[str, ...] = ()  # said before dialing (a fixed token for another audience)
     _last: list[IdToken] = field(default_factory=list, repr=False, compare=False)
 
     def metadata(self) -> list[tuple[str, str]]:
@@ -175,4 +176,23 @@ def plan_auth(
                 None, header, audience, (why,), Withheld.UNBOUND_USER_TOKEN, tuple(tried),
                 policy=policy, detail=why,
             )
-    return AuthPlan(provider, header, audience, (), None, tuple(tried), policy=policy)
+    return AuthPlan(
+        provider, header, audience, (), None, tuple(tried), policy=policy,
+        warnings=_fixed_token_warnings(provider, audience),
+    )
+
+
+def _fixed_token_warnings(provider: TokenProvider, audience: str | None) -> tuple[str, ...]:
+    """A token the user gave whose aud is not the target's audience: say so before dialing."""
+    from .token import StaticProvider
+
+    if not isinstance(provider, StaticProvider) or audience is None:
+        return ()
+    aud = provider.token.audience
+    auds = aud if isinstance(aud, list) else [aud]
+    if audience in auds:
+        return ()
+    return (
+        f"{provider.source}: the token's aud is {aud}, not {audience} (the target's "
+        "audience): the service may refuse it, and --audience cannot change a fixed token",
+    )
