@@ -181,3 +181,60 @@ def test_the_cli_hands_the_named_targets_to_the_core(isolated_env: Path) -> None
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text('[targets.prod]\naddress = "https://a.example"\n[targets.dev]\naddress = "http://127.0.0.1:1"\n')
     assert target_names(None) == ("dev", "prod")
+
+
+# --- small things seen (item 13) ------------------------------------------------------------------
+
+
+def test_token_show_without_target_hints_at_token_show() -> None:
+    r = run("token", "show")
+    assert (r.code, r.stderr) == (
+        2, "error: give a TARGET or --audience\nhint: crgrpc token show https://SERVICE.run.app, or --audience AUD\n"
+    )
+
+
+def test_verify_puts_no_tick_on_a_skipped_check(issuer: Issuer) -> None:
+    token = issuer.id_token(AUD, email=KEY_SA)
+    r = run("token", "decode", token, "--verify", "--certs", issuer.certs_url, "-o", "pretty", "--color", "never")
+    assert r.code == 0
+    lines = r.stdout.splitlines()
+    assert "– audience  not checked: no --audience" in lines
+    assert not any(line.startswith("✓ audience") for line in lines)
+    assert any(line.startswith("✓ signature") for line in lines)
+
+
+def test_the_status_line_shows_seconds_above_one_second() -> None:
+    from cloudrun_grpc_cli.render.pretty import elapsed
+
+    assert [elapsed(x) for x in (12.34, 999.9, 1520.0, 59_990.0, 123_000.0)] == [
+        "12.3 ms", "999.9 ms", "1.52 s", "59.99 s", "2m 03s",
+    ]
+
+
+def test_a_slow_call_shows_seconds(issuer: Issuer) -> None:
+    with front_end(answer=lambda path: (__import__("time").sleep(1.2), 401)[1]) as fe:
+        r = run("call", f"localhost:{fe.port}", "SayHello", "--proto", ECHO_PROTO, "--plaintext", tty=True)
+    assert r.code == 80
+    [status] = [line for line in r.stdout.splitlines() if line.startswith("✗ UNAUTHENTICATED")]
+    assert status.endswith(" s") and " ms" not in status
+
+
+def test_config_show_prints_values_as_toml_writes_them(isolated_env: Path) -> None:
+    config = isolated_env / "config" / "crgrpc" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[defaults]\nheader = ["x-a: 1"]\nconnect_timeout = 3\nplaintext = true\n')
+    r = run("config", "show", "-o", "pretty", "--color", "never")
+    assert r.code == 0
+    rows = {line.split()[0]: " ".join(line.split()[1:]) for line in r.stdout.splitlines()[2:] if line.strip()}
+    assert rows["plaintext"] == "true config"
+    assert rows["connect_timeout"] == "3.0 config"
+    assert rows["header"] == '["x-a: 1"] config'
+    assert rows["cacert"] == "(not set) default"
+    assert "True" not in r.stdout and "'x-a" not in r.stdout
+
+
+def test_503_hint_mentions_retries(plain_401: FrontEnd) -> None:
+    with front_end(503) as fe:
+        r = run("call", f"localhost:{fe.port}", "SayHello", "--proto", ECHO_PROTO, "--plaintext")
+    assert r.code == 78
+    assert r.stderr.splitlines()[-1].endswith("; --retries N waits for a cold start")

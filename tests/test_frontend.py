@@ -41,7 +41,8 @@ ERROR = {
 }
 HINT_503 = (
     "hint: the front end answered HTTP 503 before the app saw the call: the service is "
-    "unavailable (starting, scaled to its limit, or failing its health checks)"
+    "unavailable (starting, scaled to its limit, or failing its health checks); "
+    "--retries N waits for a cold start"
 )
 HINT_CUSTOM_DOMAIN = (
     "hint: behind a custom domain, Cloud Run expects the service's run.app URL or a custom "

@@ -68,7 +68,10 @@ def call_cmd(
     with session(tgt, settings, env, progress) as sess:
         events = run_call(sess, method_text, messages, allow_unknown=allow_unknown_fields)
         try:
-            with progress.stage(f"resolving {method_text}…"):
+            with progress.stage(f"connecting to {tgt.address}…"):
+                sess.conn.wait_connected()
+            where = "from the schema files" if settings.schema.protos or settings.schema.protosets else "by reflection"
+            with progress.stage(f"resolving {method_text} {where}…"):
                 first = next(events)  # Started: the method is resolved, the data converted
             sink.event(first)
             for ev in events:

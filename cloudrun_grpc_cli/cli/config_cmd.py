@@ -82,5 +82,20 @@ def show_cmd(
     table.add_column("value")
     table.add_column("source", style="dim")
     for name, entry in doc["settings"].items():
-        table.add_row(name, str(entry["value"]), entry["source"])
+        table.add_row(name, toml_value(entry["value"]), entry["source"])
     console.print(table)
+
+
+def toml_value(value: Any) -> str:
+    """A value as it would be written in config.toml: true, 10.0, "text", ["a", "b"]."""
+    import json
+
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a TOML basic string

@@ -55,7 +55,7 @@ def session(
             env,
         )
     stage = (
-        progress.stage(f"minting a token and connecting to {target.address}…")
+        progress.stage(f"getting a token for {target.address}…")
         if progress is not None
         else nullcontext()
     )

@@ -77,13 +77,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
 
 
-def _audience(target: str | None, opts: CommonOptions) -> str:
+def _audience(target: str | None, opts: CommonOptions, command: str = "print") -> str:
     if opts.audience:
         return opts.audience
     if not target:
         raise UsageError(
             "give a TARGET or --audience",
-            "crgrpc token print https://SERVICE.run.app, or --audience AUD",
+            f"crgrpc token {command} https://SERVICE.run.app, or --audience AUD",
         )
     from ..core.target import parse_target
 
@@ -93,14 +93,14 @@ def _audience(target: str | None, opts: CommonOptions) -> str:
     return aud
 
 
-def _mint(target: str | None, opts: CommonOptions) -> Any:
+def _mint(target: str | None, opts: CommonOptions, command: str = "print") -> Any:
     from ..core.auth import build_provider
     from .build import auth_settings
     from .config import apply_config
     from .console import current_env
 
     opts, target = apply_config(opts, target)
-    audience = _audience(target, opts)
+    audience = _audience(target, opts, command)
     provider, tried = build_provider(
         auth_settings(opts, audience), audience, cache_dir=current_env().cache_dir
     )
@@ -171,7 +171,7 @@ def show_cmd(
     from .console import current_env
 
     mode = _mode(opts)
-    token = _mint(target, opts)
+    token = _mint(target, opts, "show")
     summary = token_summary(token)
     env = current_env()
     if mode == "json":
@@ -247,5 +247,5 @@ def decode_cmd(
 
         print_decoded(env, doc)
     if verification is not None and not verification.ok:
-        failed = [f"{n}: {d}" for n, ok, d in verification.checks if not ok]
+        failed = [f"{n}: {d}" for n, ok, d in verification.checks if ok is False]
         raise CredentialsError("token verification failed: " + "; ".join(failed))

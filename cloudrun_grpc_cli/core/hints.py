@@ -140,9 +140,11 @@ def status_hints(
         return
     front_end = "http2 header with status" in low
     if code == UNAVAILABLE and front_end:
+        retries = sess.settings.channel.retries if sess is not None else 0
         yield (
             "the front end answered HTTP 503 before the app saw the call: the service is "
             "unavailable (starting, scaled to its limit, or failing its health checks)"
+            + ("; --retries N waits for a cold start" if retries == 0 else f" after {retries} retries")
         )
         return
     if code not in (UNAUTHENTICATED, PERMISSION_DENIED) or sess is None:

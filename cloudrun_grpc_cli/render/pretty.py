@@ -30,6 +30,17 @@ if TYPE_CHECKING:
     from .sinks import Failure, SinkOptions
 
 
+def elapsed(ms: float) -> str:
+    """`12.3 ms` below a second, `1.52 s` above, `2m 03s` above a minute."""
+    if ms < 1000:
+        return f"{ms:.1f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m {rest:02d}s"
+
+
 def json_text(obj: object, *, color: bool) -> Text:
     """Indented JSON exactly as json.dumps writes it (highlighted when coloured)."""
     text = Text(json_dumps(obj), no_wrap=True, overflow="ignore")
@@ -109,12 +120,12 @@ class PrettySink:
         n = self._count
         msgs = f"{n} message{'s' if n != 1 else ''}"
         if ev.ok:
-            line = Text.assemble(("✓ OK", "bold green"), (f"  {msgs} · {ev.elapsed_ms:.1f} ms", "dim"))
+            line = Text.assemble(("✓ OK", "bold green"), (f"  {msgs} · {elapsed(ev.elapsed_ms)}", "dim"))
         else:
             line = Text.assemble(
                 (f"✗ {ev.name} ({ev.code})", "bold red"),
                 (f": {visible(ev.message)}" if ev.message else "", "red"),
-                (f"  {msgs} · {ev.elapsed_ms:.1f} ms", "dim"),
+                (f"  {msgs} · {elapsed(ev.elapsed_ms)}", "dim"),
             )
         self.console.print(line, soft_wrap=True)
         for d in ev.details:

@@ -57,5 +57,8 @@ def print_decoded(env: Environment, doc: dict[str, Any]) -> None:
     else:
         console.print()
         for check in ver["checks"]:
-            mark = Text("✓ ", style="green") if check["ok"] else Text("✗ ", style="red")
+            if check["ok"] is None:  # skipped: neither passed nor failed
+                mark = Text("– ", style="dim")
+            else:
+                mark = Text("✓ ", style="green") if check["ok"] else Text("✗ ", style="red")
             console.print(Text.assemble(mark, (check["check"], "bold"), ("  " + check["detail"], "")))

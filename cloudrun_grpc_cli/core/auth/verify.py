@@ -28,7 +28,7 @@ _FETCH_TIMEOUT = 10.0
 @dataclass(frozen=True)
 class Verification:
     ok: bool
-    checks: list[tuple[str, bool, str]]  # (name, passed, detail)
+    checks: list[tuple[str, bool | None, str]]  # (name, passed, detail); passed None: skipped
 
 
 def certs_source(certs: str | None = None) -> str:
@@ -153,11 +153,11 @@ def check_claims(
     issuers: Sequence[str] = GOOGLE_ISSUERS,
     clock_skew: int = 10,
     now: float | None = None,
-) -> list[tuple[str, bool, str]]:
+) -> list[tuple[str, bool | None, str]]:
     """The issuer, audience and expiry checks, in that order."""
     now = time.time() if now is None else now
     claims = jwt.claims
-    checks: list[tuple[str, bool, str]] = []
+    checks: list[tuple[str, bool | None, str]] = []
 
     iss = claims.get("iss")
     if iss in issuers:
@@ -167,7 +167,7 @@ def check_claims(
 
     aud = claims.get("aud")
     if audience is None:
-        checks.append(("audience", True, "not checked: no --audience"))
+        checks.append(("audience", None, "not checked: no --audience"))  # skipped: no ✓
     else:
         auds = aud if isinstance(aud, list) else [aud]
         if audience in auds:
@@ -199,9 +199,9 @@ def verify_decoded(
     now: float | None = None,
 ) -> Verification:
     passed, detail = check_signature(jwt, certs)
-    checks = [("signature", passed, detail)]
+    checks: list[tuple[str, bool | None, str]] = [("signature", passed, detail)]
     checks += check_claims(jwt, audience=audience, issuers=issuers, clock_skew=clock_skew, now=now)
-    return Verification(ok=all(c[1] for c in checks), checks=checks)
+    return Verification(ok=all(c[1] is not False for c in checks), checks=checks)
 
 
 def verify_jwt(
