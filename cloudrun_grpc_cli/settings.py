@@ -33,7 +33,7 @@ class ChannelSettings(NamedTuple):
 
 
 class AuthSettings(NamedTuple):
-    """Token sources and the rules of when a token is sent (DESIGN.md, Authentication)."""
+    """Token sources and the rules of when a token is sent (README: Authenticating)."""
 
     token: str | None = None
     token_file: Path | None = None

@@ -4,7 +4,7 @@ A TLS Echo server (certificates made here, trusted with --cacert) is guarded by
 TokenCheck — signature against the local issuer's certs URL, audience
 https://localhost, allowed emails — as Cloud Run would guard it; a
 MetadataRecorder before it records what every call carried. google-auth runs
-for real against the local issuer for every source of DESIGN.md, and every rule
+for real against the local issuer for every token source, and every rule
 of "When a token is sent" is checked from the server's side. TokenCheck uses
 crgrpc's own verifier, so where a test relies on the server accepting the
 token, the token the server received is also verified with google-auth's

@@ -1,4 +1,4 @@
-"""plan_auth: DESIGN.md's "When a token is sent", to the letter."""
+"""plan_auth: when a token is sent (README: Authenticating), to the letter."""
 
 from __future__ import annotations
 

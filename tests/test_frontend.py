@@ -4,7 +4,7 @@ A real HTTP/2 responder (tests/support/frontend.py, on the `h2` library) answers
 every request with a bare HTTP status, no grpc-status, no body — as Cloud Run's
 front end does. gRPC turns that into UNAUTHENTICATED / PERMISSION_DENIED /
 UNAVAILABLE "Received http2 header with status: N"; crgrpc exits 64+N and
-explains it from what it sent (DESIGN.md, "Cloud Run's front end answers HTTP
+explains it from what it sent ("Cloud Run's front end answers HTTP
 401/403").
 """
 

@@ -152,3 +152,15 @@ def test_the_crgrpc_variable_check_sees_reads() -> None:
     code = 'os.environ.get("CRGRPC_X")\nos.getenv(f"CRGRPC_{n}")\nos.environ["CRGRPC_Y"]\nos.environ.get("HOME")\n'
     hits = [n.lineno for n in ast.walk(ast.parse(code)) if _reads_crgrpc_variable(n)]
     assert sorted(hits) == [1, 2, 3]
+
+
+def test_the_product_refers_to_no_document_outside_the_repository() -> None:
+    """Docstrings and docs name README.md or ARCHITECTURE.md, never the design notes
+    the project started from (they are not shipped)."""
+    root = PKG.parent
+    texts = [*PKG.rglob("*.py"), root / "README.md", root / "ARCHITECTURE.md"]
+    offenders = [
+        str(p.relative_to(root)) for p in texts
+        if "__pycache__" not in p.parts and ("DESIGN.md" in p.read_text() or "../shared" in p.read_text())
+    ]
+    assert offenders == []

@@ -1,4 +1,4 @@
-"""Bad input, one case at a time: the exit code of DESIGN.md, the exact `error:` line
+"""Bad input, one case at a time: the documented exit code, the exact `error:` line
 (or a precise prefix of it), nothing on stdout, and never a traceback.
 
 Servers: the Echo server, and `hostile.Types` (tests/support/hostile.py), whose

@@ -1,4 +1,4 @@
-"""The config file, named targets, and the precedence of DESIGN.md:
+"""The config file, named targets, and the precedence (README: Configuration):
 flags > the named target's table > CRGRPC_* variables > config defaults.
 
 config.toml:

@@ -65,7 +65,9 @@ def show_cmd(
         t = parse_target(resolved or target, plaintext=opts.plaintext)
         doc["address"] = t.address
         doc["tls"] = t.tls
-        doc["audience"] = opts.audience or t.default_audience(opts.authority)
+        from ..core.auth.policy import choose_audience
+
+        doc["audience"] = choose_audience(opts.audience, t, opts.authority)
     if mode == "json":
         write_json_lines(env, [doc])
         return

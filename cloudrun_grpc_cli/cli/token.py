@@ -85,9 +85,10 @@ def _audience(target: str | None, opts: CommonOptions, command: str = "print") -
             "give a TARGET or --audience",
             f"crgrpc token {command} https://SERVICE.run.app, or --audience AUD",
         )
+    from ..core.auth.policy import choose_audience
     from ..core.target import parse_target
 
-    aud = parse_target(target).default_audience()
+    aud = choose_audience(None, parse_target(target), None)
     if aud is None:
         raise UsageError(f"{target!r} has no host to derive an audience from", "pass --audience")
     return aud

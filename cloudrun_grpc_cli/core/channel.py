@@ -92,10 +92,9 @@ def fetch_server_certificate(target: Target, timeout: float) -> bytes:
     import ssl
 
     assert target.port is not None
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["h2"])
+    from .probe import unverified_tls
+
+    ctx = unverified_tls()
     try:
         with (
             socket.create_connection((target.host, target.port), timeout=timeout) as sock,

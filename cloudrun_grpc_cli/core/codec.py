@@ -298,15 +298,9 @@ def _check_base64(value: Any, path: str) -> None:
 
 
 def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "a string" if isinstance(value, str) else type(value).__name__
+    from .datacheck import json_type
+
+    return json_type(value)
 
 
 def _check_fields(obj: Any, desc: Any, path: str) -> None:

@@ -182,7 +182,7 @@ def status_hints(
 
 
 def _is_fixed(plan: AuthPlan) -> bool:
-    """A token the user gave (--token, --token-file, CRGRPC_TOKEN): crgrpc cannot re-mint it."""
+    """A token the user gave (--token, --token-file, or its variable): crgrpc cannot re-mint it."""
     from .auth.token import StaticProvider
 
     return isinstance(plan.provider, StaticProvider)

@@ -31,12 +31,18 @@ def speaks_plaintext_h2(host: str, port: int, timeout: float = PROBE_TIMEOUT) ->
     return head[3] == 0x04  # the frame type of the server's first frame: SETTINGS
 
 
-def speaks_tls(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
-    """True when the port completes a TLS handshake (whatever its certificate)."""
+def unverified_tls() -> ssl.SSLContext:
+    """A TLS client context that checks no certificate (to fetch or probe one), ALPN h2."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(["h2"])
+    return ctx
+
+
+def speaks_tls(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
+    """True when the port completes a TLS handshake (whatever its certificate)."""
+    ctx = unverified_tls()
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as sock,

@@ -1,6 +1,6 @@
 """Parse a TARGET into an address, a transport and a default audience.
 
-Owns the TARGET grammar of DESIGN.md; knows nothing of config files (named
+Owns the TARGET grammar (README: TARGET); knows nothing of config files (named
 targets are resolved before parsing) or of channels.
 """
 

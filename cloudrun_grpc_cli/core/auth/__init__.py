@@ -1,7 +1,7 @@
 """Google ID tokens: token sources → one TokenProvider, when a token is sent, decode, verify, cache.
 
 Modules: `token` (IdToken, providers, refresh), `sources` (the sources in
-DESIGN.md's order and their conflicts), `minting` (google-auth), `policy`
+the documented order and their conflicts), `minting` (google-auth), `policy`
 (plan_auth: when a token is sent), `cache` (the disk cache), `jwt` (decode
 without google.auth), `verify` (signature, issuer, audience, expiry).
 Importing this package loads no google.auth.

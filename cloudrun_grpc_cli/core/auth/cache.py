@@ -1,4 +1,4 @@
-"""The on-disk ID-token cache: $XDG_CACHE_HOME/crgrpc/tokens/ (DESIGN.md, Files).
+"""The on-disk ID-token cache: $XDG_CACHE_HOME/crgrpc/tokens/ (README: Security).
 
 One JSON file per (identity, audience, header), named by a hash of the three,
 reused until CACHE_MARGIN seconds before the token's `exp`. The directory is

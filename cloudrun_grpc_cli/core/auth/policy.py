@@ -1,4 +1,4 @@
-"""When a token is sent (DESIGN.md, Authentication), decided before any connection.
+"""When a token is sent (README: Authenticating), decided before any connection.
 
 Owns plan_auth: the audience, the header, the rules for plaintext and
 --insecure targets, a gcloud user's unbound token, the user's own -H header,

@@ -1,4 +1,4 @@
-"""Token sources in DESIGN.md's order, their conflicts, and the one TokenProvider they give.
+"""Token sources in their documented order (README: Authenticating), their conflicts, and the one TokenProvider they give.
 
 Owns: which source applies (static token, --key-file, impersonation, ADC file,
 metadata server), the checks made before any minting (conflicts, readable and

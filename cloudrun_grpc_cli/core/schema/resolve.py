@@ -1,6 +1,6 @@
 """Resolve what a user typed to a method, and name the kinds of methods and symbols.
 
-Owns the METHOD forms of DESIGN.md: pkg.Service/Method, pkg.Service.Method,
+Owns the METHOD forms (README: METHOD): pkg.Service/Method, pkg.Service.Method,
 and a bare Method or Service/Method (Service without its package) when unique;
 ambiguity lists the candidates, an unknown name suggests the closest ones.
 """
