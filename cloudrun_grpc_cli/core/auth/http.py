@@ -115,8 +115,14 @@ class Exchange:
         return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-class EndpointError(requests.RequestException):
-    """A request that got no whole answer; str() is "URL: reason"."""
+class EndpointError(Exception):
+    """A request that got no whole answer; str() is "URL: reason".
+
+    Not a requests.RequestException, so that google-auth's Request does not
+    turn it into a TransportError, which its metadata and token-endpoint code
+    would retry after pauses of up to 8 s, stretching the bound: it goes
+    straight up to the mint, which explains it from `BoundedSession.last`.
+    """
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"{url}: {reason}")
@@ -288,8 +294,6 @@ class BoundedSession(requests.Session):
             if self._watch.fired:  # cut off by the deadline: what came is not the answer
                 ex.problem = f"no answer within {self.bounds.total:g} s"
                 raise EndpointError(ex.url, ex.problem)
-        except EndpointError:
-            raise
         except requests.RequestException as exc:
             ex.problem = (
                 f"no answer within {self.bounds.total:g} s"

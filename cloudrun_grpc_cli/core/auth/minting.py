@@ -76,10 +76,12 @@ class Transport:
         if last.problem:
             return f"{last.url}: {last.problem}", True
         if last.status == 200:
+            if last.url.endswith("/identity"):  # the metadata server answers the token as text
+                return f"{last.url} {last.answered}, not an ID token", True
+            if expect == "access_token" and last.url.endswith(":generateAccessToken"):
+                expect = "accessToken"
             data = last.json()
             if data is None:
-                if last.url.endswith("/identity"):
-                    return f"{last.url} {last.answered}, not an ID token", True
                 return f"{last.url} {last.answered}, not JSON", True
             if not isinstance(data, dict):
                 return f"{last.url} {last.answered}, not a JSON object", True
@@ -339,25 +341,26 @@ class MetadataMint:
         self._creds: Any = None
 
     def __call__(self) -> str:
-        import google.auth.exceptions
         from google.auth.compute_engine import IDTokenCredentials
 
         sync_metadata_host()
         with _quiet_metadata_logger():
             if self._creds is None:
-                try:
-                    with Transport(self.timeout) as transport:
+                with Transport(self.timeout) as transport:
+                    try:
                         self._creds = IDTokenCredentials(
                             transport.request,
                             target_audience=self.audience,
                             use_metadata_identity_endpoint=True,
                         )
-                except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
-                    raise CredentialsError(
-                        f"{self.what}: cannot read the default service account: "
-                        f"{google_reason(exc)}",
-                        "is a service account attached to this instance or service?",
-                    ) from exc
+                    except Exception as exc:  # odd answers raise TypeError & co. too
+                        reason, misbehaved = transport.failure(exc)
+                        raise CredentialsError(
+                            f"{self.what}: cannot read the default service account: {reason}",
+                            _METADATA_HINT
+                            if misbehaved
+                            else "is a service account attached to this instance or service?",
+                        ) from exc
             _refresh(
                 self._creds, self.what, timeout=self.timeout, endpoint_hint=_METADATA_HINT
             )
@@ -507,7 +510,7 @@ class GenerateIdTokenMint:
             except CrgrpcError:
                 raise
             except Exception as exc:  # google-auth meets odd answers with TypeError & co. too
-                reason, misbehaved = transport.failure(exc)
+                reason, misbehaved = transport.failure(exc, "access_token")
                 raise CredentialsError(
                     f"{self.source.what}: could not get an access token to impersonate "
                     f"{self.target}: {reason}",
