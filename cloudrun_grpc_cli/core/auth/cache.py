@@ -5,6 +5,8 @@ reused until CACHE_MARGIN seconds before the token's `exp`. The directory is
 0700 and the files 0600, written atomically (temporary file + os.replace).
 Corrupt, foreign (another key's, another user's, group- or world-readable) and
 expired files are ignored, never fatal: a cache problem only costs a mint.
+Special files (FIFOs, sockets, devices, symlinks) are never opened nor
+followed, and replaced on the next store (core.cachefiles).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from ..cachefiles import cache_root, read_private, write_private
+from ..cachefiles import cache_root, dir_is_ours, read_private, write_private
 
 CACHE_MARGIN = 300  # reuse a cached token until 5 minutes before exp
 _VERSION = 1
@@ -66,6 +68,8 @@ class TokenCache:
 
         Shell completion uses it: it may send a token already cached, nothing more.
         """
+        if not dir_is_ours(self.directory):
+            return None
         with contextlib.suppress(OSError):
             for path in sorted(self.directory.glob("*.json")):
                 raw = read_private(path)
@@ -97,6 +101,8 @@ class TokenCache:
     def clear(self) -> int:
         """Remove every cached token; the number removed."""
         n = 0
+        if not dir_is_ours(self.directory):
+            return 0  # a symlink or another user's directory: not ours to empty
         with contextlib.suppress(OSError):
             for p in self.directory.glob("*.json"):
                 with contextlib.suppress(OSError):

@@ -22,7 +22,6 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import CredentialsError, CrgrpcError
@@ -144,19 +143,20 @@ _SOURCE_HINT = (
 
 
 class KeyFileMint:
-    """service_account.IDTokenCredentials from a key (file or ADC info), refreshed per mint."""
+    """service_account.IDTokenCredentials from a key, refreshed per mint.
+
+    From the key's info as read once by `sources` (never the path again: a
+    --key-file may be a pipe, `<(…)`, that only reads once)."""
 
     def __init__(
         self,
         audience: str,
         *,
-        path: Path | None = None,
-        info: Mapping[str, Any] | None = None,
+        info: Mapping[str, Any],
         what: str,
         timeout: float | None = None,
     ) -> None:
         self.audience = audience
-        self.path = path
         self.info = info
         self.what = what
         self.timeout = timeout
@@ -166,12 +166,8 @@ class KeyFileMint:
         from google.oauth2 import service_account
 
         try:
-            if self.info is not None:
-                return service_account.IDTokenCredentials.from_service_account_info(
-                    dict(self.info), target_audience=self.audience
-                )
-            return service_account.IDTokenCredentials.from_service_account_file(
-                str(self.path), target_audience=self.audience
+            return service_account.IDTokenCredentials.from_service_account_info(
+                dict(self.info), target_audience=self.audience
             )
         except (ValueError, KeyError, OSError, TypeError) as exc:
             raise CredentialsError(
@@ -430,27 +426,14 @@ class SourceCredentials:
         self,
         what: str,
         *,
-        key_file: Path | None = None,
         info: Mapping[str, Any] | None = None,
         metadata: bool = False,
     ) -> None:
         self.what = what
-        self.key_file = key_file
-        self.info = info
+        self.info = info  # a credentials dict (a key's as read once, an ADC file's)
         self.metadata = metadata
 
     def build(self) -> Any:
-        if self.key_file is not None:
-            from google.oauth2 import service_account
-
-            try:
-                return service_account.Credentials.from_service_account_file(
-                    str(self.key_file), scopes=[CLOUD_PLATFORM]
-                )
-            except (ValueError, KeyError, OSError, TypeError) as exc:
-                raise CredentialsError(
-                    f"{self.what}: cannot load the service-account key: {google_reason(exc)}"
-                ) from exc
         if self.info is not None:
             return access_credentials(self.info, self.what)
         if self.metadata:

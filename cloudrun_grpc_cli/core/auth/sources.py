@@ -345,8 +345,8 @@ def _impersonation_provider(
     assert target
     endpoint = iam_endpoint(auth) or DEFAULT_IAM_ENDPOINT
     if auth.key_file is not None:
-        info = read_key_file(auth.key_file)
-        source = SourceCredentials(f"--key-file {auth.key_file}", key_file=auth.key_file)
+        info = read_key_file(auth.key_file)  # read once: it may be a pipe (<(…))
+        source = SourceCredentials(f"--key-file {auth.key_file}", info=info)
         via, identity = f"service-account key {auth.key_file}", key_identity(info)
     else:
         tried: list[str] = []
@@ -404,7 +404,7 @@ def resolve(
                 source=f"service-account key {auth.key_file}",
                 mint=KeyFileMint(
                     aud,
-                    path=auth.key_file,
+                    info=info,  # read once: --key-file may be a pipe (<(…))
                     what=f"--key-file {auth.key_file}",
                     timeout=auth.mint_timeout,
                 ),

@@ -2,7 +2,9 @@
 
 Owns $XDG_CACHE_HOME/crgrpc/schema/ (default ~/.cache/crgrpc/schema/):
 directory 0700, files 0600, written atomically; corrupt, foreign or stale
-files are ignored. One JSON file per cache key holds the service list (when
+files are ignored, and special files (FIFOs, sockets, devices, symlinks)
+are never opened nor followed, and replaced on the next store
+(core.cachefiles). One JSON file per cache key holds the service list (when
 listed) and a FileDescriptorSet of the files loaded. A source over the cache
 serves list/find from it while fresh; any miss (unknown service, method or
 symbol) refetches once from the server before failing, and every successful
