@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import shutil
 import subprocess
 import tempfile
@@ -25,7 +26,9 @@ NPM_CI_TIMEOUT = 600
 
 
 def installed() -> bool:
-    return (NODE_DIR / "node_modules" / "@grpc" / "reflection").is_dir()
+    """Whether every dependency of tests/node/package.json is in node_modules."""
+    deps = json.loads((NODE_DIR / "package.json").read_text(encoding="utf-8")).get("dependencies", {})
+    return all((NODE_DIR / "node_modules" / name / "package.json").is_file() for name in deps)
 
 
 def npm_ci() -> None:
