@@ -362,3 +362,24 @@ def test_call_with_a_key_file_from_a_pipe(issuer: Issuer, key: Path, tmp_path: P
         r = run("call", "--plaintext", echo.address, "SayHello", "-d", '{"name":"x"}', "--audience", AUD, "--key-file", str(fifo))
     assert r.code == 0, r
     assert json.loads(r.stdout)["message"].startswith("Hello x"), r
+
+
+@pytest.mark.timeout(30)
+def test_an_explicit_cache_directory_is_checked_from_its_top(tmp_path: Path) -> None:
+    # Settings.cache_dir (the demo's, a test's): its directories are checked like crgrpc/'s.
+    root = tmp_path / "mycache"
+    path = root / "tokens" / "k.json"
+    assert write_private(path, b"{}", root=root)
+    assert stat.S_IMODE(os.lstat(root).st_mode) == 0o700
+    assert read_private(path, root=root) == b"{}"
+    os.chmod(root, 0o777)  # writable by others: not trusted
+    assert read_private(path, root=root) is None
+    os.chmod(root, 0o700)
+    elsewhere = tmp_path / "elsewhere"
+    (root / "tokens").rename(elsewhere)
+    (root / "tokens").symlink_to(elsewhere)  # a symlinked subdirectory: not followed, replaced
+    assert read_private(path, root=root) is None
+    assert TokenCache(root=root).find(AUD) is None
+    assert write_private(path, b"{}", root=root)
+    assert stat.S_ISDIR(os.lstat(root / "tokens").st_mode)
+    assert (elsewhere / "k.json").read_bytes() == b"{}"  # the symlink's target untouched

@@ -1,4 +1,5 @@
-"""Private cache files under $XDG_CACHE_HOME/crgrpc (default ~/.cache/crgrpc).
+"""Private cache files under $XDG_CACHE_HOME/crgrpc (default ~/.cache/crgrpc),
+or the cache directory the caller names (`root`; Settings.cache_dir).
 
 Every directory from crgrpc/ down is 0700, every file 0600, written
 atomically (a temporary file, then a rename). The token cache and the schema
@@ -49,10 +50,11 @@ def is_private(st: os.stat_result) -> bool:
     return _ours(st) and not st.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
 
 
-def _chain(directory: Path) -> list[Path]:
-    """The directories to check for `directory`, outermost first: crgrpc/ down to it
-    when it is under the cache root, else just itself (tests pass their own)."""
-    root = cache_root()
+def _chain(directory: Path, root: Path | None = None) -> list[Path]:
+    """The directories to check for `directory`, outermost first: the cache root
+    (`root`, default cache_root()) down to it when it is under the root, else just
+    itself (tests pass their own)."""
+    root = root if root is not None else cache_root()
     ours = [d for d in [directory, *directory.parents] if d == root or root in d.parents]
     return list(reversed(ours)) if ours else [directory]
 
@@ -66,10 +68,10 @@ def _trusted_dir(st: os.stat_result) -> bool:
     return _ours(st) and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def dir_is_ours(directory: Path) -> bool:
-    """Whether directory and those above it up to crgrpc/ are real directories of ours,
-    writable by nobody else (lstat: a symlink is not followed)."""
-    for d in _chain(directory):
+def dir_is_ours(directory: Path, *, root: Path | None = None) -> bool:
+    """Whether directory and those above it up to the cache root (crgrpc/) are real
+    directories of ours, writable by nobody else (lstat: a symlink is not followed)."""
+    for d in _chain(directory, root):
         try:
             st = os.lstat(d)
         except OSError:
@@ -79,18 +81,20 @@ def dir_is_ours(directory: Path) -> bool:
     return True
 
 
-def private_dir(directory: Path) -> bool:
-    """Create directory and its parents up to crgrpc/ as 0700; False when not ours.
+def private_dir(directory: Path, *, root: Path | None = None) -> bool:
+    """Create directory and its parents up to the cache root (crgrpc/) as 0700;
+    False when not ours.
 
     A directory entry that is not a directory (symlink, FIFO, socket, device,
     file) inside a directory of ours is replaced by a directory; a directory of
     another user makes it False.
     """
-    chain = _chain(directory)
+    top = root if root is not None else cache_root()
+    chain = _chain(directory, top)
     try:
-        if chain[0] == cache_root():
-            chain[0].parent.mkdir(parents=True, exist_ok=True)  # ~/.cache: not ours to restrict
-        elif len(chain) == 1:
+        if chain[0] == top:
+            top.parent.mkdir(parents=True, exist_ok=True)  # ~/.cache: not ours to restrict
+        else:
             directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         for i, d in enumerate(chain):
             try:
@@ -114,13 +118,13 @@ def private_dir(directory: Path) -> bool:
     return True
 
 
-def write_private(path: Path, data: bytes) -> bool:
+def write_private(path: Path, data: bytes, *, root: Path | None = None) -> bool:
     """Write data to path atomically with mode 0600; False (never raises) on failure.
 
     The rename replaces whatever entry is at path (a FIFO, a symlink, another
     user's file) without opening or following it; a directory there makes it False.
     """
-    if not private_dir(path.parent):
+    if not private_dir(path.parent, root=root):
         return False
     import tempfile  # writes are rare; reads (every call) do not need it
 
@@ -150,7 +154,7 @@ _READ_FLAGS = (
 )
 
 
-def read_private(path: Path) -> bytes | None:
+def read_private(path: Path, *, root: Path | None = None) -> bytes | None:
     """The file's bytes when it is a regular file, ours and private, in directories
     that are ours; else None. Never blocks, never follows a symlink (module docstring)."""
     try:
@@ -159,7 +163,7 @@ def read_private(path: Path) -> bytes | None:
         return None
     if not stat.S_ISREG(before.st_mode) or not _readable(before):
         return None  # a FIFO, socket, device, symlink or directory is never opened
-    if not dir_is_ours(path.parent):
+    if not dir_is_ours(path.parent, root=root):
         return None
     try:
         fd = os.open(path, _READ_FLAGS)

@@ -30,6 +30,7 @@ class TokenCache:
         if directory is None:
             directory = (root if root is not None else cache_root()) / "tokens"
         self.directory = directory
+        self.root = root  # the cache root whose directories are checked (None: cache_root())
 
     @staticmethod
     def key(identity: str, audience: str, header: str) -> str:
@@ -41,7 +42,7 @@ class TokenCache:
 
     def load(self, identity: str, audience: str, header: str) -> str | None:
         """The cached token, when present, ours, intact and not within CACHE_MARGIN of exp."""
-        raw = read_private(self.path(identity, audience, header))
+        raw = read_private(self.path(identity, audience, header), root=self.root)
         if raw is None:
             return None
         try:
@@ -68,11 +69,11 @@ class TokenCache:
 
         Shell completion uses it: it may send a token already cached, nothing more.
         """
-        if not dir_is_ours(self.directory):
+        if not dir_is_ours(self.directory, root=self.root):
             return None
         with contextlib.suppress(OSError):
             for path in sorted(self.directory.glob("*.json")):
-                raw = read_private(path)
+                raw = read_private(path, root=self.root)
                 try:
                     data = json.loads(raw) if raw is not None else None
                 except (ValueError, UnicodeDecodeError):
@@ -96,12 +97,14 @@ class TokenCache:
             "exp": exp,
             "token": token,
         }
-        return write_private(self.path(identity, audience, header), json.dumps(data).encode())
+        return write_private(
+            self.path(identity, audience, header), json.dumps(data).encode(), root=self.root
+        )
 
     def clear(self) -> int:
         """Remove every cached token; the number removed."""
         n = 0
-        if not dir_is_ours(self.directory):
+        if not dir_is_ours(self.directory, root=self.root):
             return 0  # a symlink or another user's directory: not ours to empty
         with contextlib.suppress(OSError):
             for p in self.directory.glob("*.json"):

@@ -60,7 +60,7 @@ def read_entry(
     cache_key: str, ttl: float = DEFAULT_TTL, *, root: Path | None = None
 ) -> CacheEntry | None:
     """The fresh entry for cache_key, or None (missing, stale, corrupt or foreign)."""
-    data = read_private(cache_path(cache_key, root=root))  # None when missing or foreign
+    data = read_private(cache_path(cache_key, root=root), root=root)  # None when missing or foreign
     if data is None:
         return None
     try:
@@ -102,7 +102,7 @@ def write_entry(
         "services": sorted(services) if services is not None else None,
         "protoset": base64.b64encode(fds.SerializeToString()).decode(),
     }
-    write_private(cache_path(cache_key, root=root), json.dumps(doc).encode())
+    write_private(cache_path(cache_key, root=root), json.dumps(doc).encode(), root=root)
 
 
 def read_cached_services(cache_key: str, ttl: float = DEFAULT_TTL) -> list[str] | None:
