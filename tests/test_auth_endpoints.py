@@ -49,7 +49,7 @@ SLACK = 2.5  # what a loaded 2-core machine may add to it
 NO_ID_TOKEN = {"access_token": "ya29.no-id-token-here", "expires_in": 3600, "token_type": "Bearer"}
 TOKEN_URI_HINT = "the credentials file's token_uri names this endpoint (Google's is https://oauth2.googleapis.com/token)"
 SOURCE_HINT = "the credentials file names this endpoint (token_uri, token_url or service_account_impersonation_url)"
-IAM_HINT = "set the endpoint with --iam-endpoint or CRGRPC_IAM_ENDPOINT"
+IAM_HINT = "set the endpoint with --iam-endpoint"
 METADATA_HINT = "GCE_METADATA_HOST names the metadata server; unset it to use the real one"
 
 BEHAVIOURS: dict[str, Callable[[], Behaviour]] = {
