@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudrun_grpc_cli.core.auth import build_provider
+from cloudrun_grpc_cli.core.auth import build_provider, minting
 from cloudrun_grpc_cli.core.auth.http import MAX_ANSWER_BYTES, BoundedSession, HttpBounds, endpoint
 from cloudrun_grpc_cli.errors import CredentialsError, ExitCode
 from cloudrun_grpc_cli.settings import AuthSettings
@@ -61,6 +61,13 @@ BEHAVIOURS: dict[str, Callable[[], Behaviour]] = {
     "hang": hang,
     "trickle": lambda: trickle(0.05),
 }
+
+
+@pytest.fixture(autouse=True)
+def _forget_metadata_probes() -> Iterator[None]:
+    """No later test inherits a metadata server found on a port it reuses."""
+    yield
+    minting._probed.clear()
 
 
 @dataclass

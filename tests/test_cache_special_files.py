@@ -6,8 +6,9 @@ that is a FIFO, a file, a symlink, another user's or writable by others — is
 ignored: never opened in a blocking way, never followed. Where that is safe
 the next store replaces it, and the run after that is a cache hit again.
 Checked on the token cache (`token print` twice, counting the issuer's
-mints) and the schema cache (`list` twice against a local reflection server,
-counting its reflection requests).
+mints) and the schema cache (`list` and `call` against a local reflection server,
+counting its reflection requests: `list` always asks and stores, `call`
+reads the cache first).
 
 Key and token files given by the user are another matter: `--key-file
 <(cat sa.json)` and `--token-file <(…)` are pipes, and keep working (a real
@@ -246,27 +247,46 @@ def list_services(server: ReflectionServer) -> None:
     assert "echo.EchoServer" in r.stdout, r
 
 
+def call_hello(server: ReflectionServer) -> None:
+    r = run("call", "--plaintext", server.address, "echo.EchoServer/SayHello", "-d", '{"name":"x"}')
+    assert (r.code, r.stderr) == (0, ""), r
+    assert json.loads(r.stdout)["message"].startswith("Hello x"), r
+
+
 def warm_schema_cache(server: ReflectionServer) -> Path:
-    list_services(server)
+    list_services(server)  # list always asks the server, and stores what it found
     assert server.total > 0
     return only_file(cache_root() / "schema")
+
+
+# `list` always asks the server (and stores); `call` reads the cache first: a hit asks nothing.
 
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("kind", FILE_KINDS)
 def test_schema_cache_file_of_any_kind(kind: str, server: ReflectionServer, monkeypatch: pytest.MonkeyPatch) -> None:
     path = warm_schema_cache(server)
-    make_special(path, kind, path.read_bytes(), monkeypatch)
+    valid = path.read_bytes()
+    make_special(path, kind, valid, monkeypatch)
     before = server.total
-    list_services(server)
+    call_hello(server)
     assert server.total > before  # ignored: asked the server again
     after = server.total
-    list_services(server)
+    call_hello(server)
     if kind in NOT_REPLACED:
         assert server.total > after
-    else:
-        assert server.total == after  # replaced: a cache hit
-        assert stat.S_ISREG(os.lstat(path).st_mode)
+        return
+    assert server.total == after  # the call's store replaced it: a cache hit
+    assert stat.S_ISREG(os.lstat(path).st_mode)
+    # list over the same kind: exit 0 and promptly, and its store leaves a good file behind
+    path.unlink()
+    (path.parent.parent / "elsewhere.json").unlink(missing_ok=True)
+    path.write_bytes(valid)
+    make_special(path, kind, valid, monkeypatch)
+    list_services(server)
+    st = os.lstat(path)
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.getuid()
+    assert json.loads(path.read_bytes())["services"] == ["echo.EchoServer", "grpc.reflection.v1alpha.ServerReflection"]
 
 
 @pytest.mark.timeout(30)
@@ -275,15 +295,16 @@ def test_schema_cache_directory_of_any_kind(kind: str, server: ReflectionServer,
     path = warm_schema_cache(server)
     make_special_dir(path.parent, kind, path, monkeypatch)
     before = server.total
-    list_services(server)
+    call_hello(server)
     assert server.total > before
     after = server.total
-    list_services(server)
+    call_hello(server)
     if kind in DIR_NOT_REPLACED:
         assert server.total > after
     else:
         assert server.total == after
         assert stat.S_ISDIR(os.lstat(path.parent).st_mode)
+    list_services(server)  # and list works all the same
 
 
 # --- the module under both ----------------------------------------------------------------

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudrun_grpc_cli.core.auth import scrub
+from cloudrun_grpc_cli.core.auth import minting, scrub
 from tests.support.cli import Result, run, run_process
 from tests.support.hostile_http import HostileHttp, answer, metadata_server, quote_back
 from tests.support.issuer import (  # noqa: F401
@@ -59,10 +59,12 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 @pytest.fixture(autouse=True)
 def _forget() -> Iterator[None]:
-    """Each test proves its own case: nothing remembered by an earlier one helps it."""
+    """Each test proves its own case: nothing remembered by an earlier one helps it;
+    and no later test inherits a metadata server found on a port it reuses."""
     scrub.forget_all()
     yield
     scrub.forget_all()
+    minting._probed.clear()
 
 
 def _plant(kind: str) -> str:
