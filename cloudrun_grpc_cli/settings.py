@@ -49,6 +49,9 @@ class AuthSettings(NamedTuple):
     iam_endpoint: str | None = None
     show_token: bool = False
     metadata_timeout: float = 1.0
+    # One mint, every request it takes (token endpoint, STS, IAM Credentials,
+    # metadata server), in seconds; a connection within min(10 s, this).
+    mint_timeout: float = 30.0
 
 
 class OutputSettings(NamedTuple):

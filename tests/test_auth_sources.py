@@ -254,7 +254,12 @@ def test_impersonation_endpoint_unreachable(issuer: Issuer, tmp_path: Path) -> N
     )
     with pytest.raises(CredentialsError) as e:
         provider.get()
-    assert e.value.message.startswith("cannot reach IAM Credentials at http://127.0.0.1:9: ")
+    assert e.value.message == (
+        f"generateIdToken for {TARGET_SA}: "
+        f"http://127.0.0.1:9/v1/projects/-/serviceAccounts/{TARGET_SA}:generateIdToken: "
+        "connection refused"
+    )
+    assert e.value.hints == ("set the endpoint with --iam-endpoint",)
 
 
 # --- ADC ----------------------------------------------------------------------------------

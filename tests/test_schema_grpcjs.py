@@ -13,7 +13,6 @@ the live server tests/node/common_server.js.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from cloudrun_grpc_cli.core.schema import PoolSource, SchemaSource, to_proto_tex
 from cloudrun_grpc_cli.core.schema.assemble import Assembler
 from cloudrun_grpc_cli.errors import SchemaError
 from tests.support.cli import run
+from tests.support.node import node_modules_fixture  # noqa: F401
 from tests.support.reflection_servers import (
     NODE_COMMON_RECORDING,
     PROTOS,
@@ -558,19 +558,9 @@ def test_replayed_validate_rules_keep_proto2_defaults(replay: ReflectionServer) 
 # -- the live grpc-js server ----------------------------------------------------------
 
 
-def _node_ready() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    for package in ("@grpc/reflection", "grpc-health-check", "google-proto-files"):
-        if not (MODULES / package).is_dir():
-            return f"tests/node/node_modules/{package} missing: run `npm ci` in tests/node"
-    return None
-
-
 @pytest.fixture(scope="module")
-def live() -> Iterator[str]:
-    if _node_ready() is not None:
-        pytest.skip(_node_ready() or "")
+def live(node_modules: Path) -> Iterator[str]:
+    # node_modules: `npm ci` on first use; skipped only without node or npm
     proc = subprocess.Popen(
         ["node", str(NODE_DIR / "common_server.js"), "0"], stdout=subprocess.PIPE, text=True
     )

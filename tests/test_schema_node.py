@@ -9,7 +9,6 @@ schema must come out the same as compiling the .proto files.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from cloudrun_grpc_cli.core.schema import (
     to_proto_text,
     write_protoset,
 )
+from tests.support.node import NODE_DIR, node_modules_fixture  # noqa: F401
 from tests.support.reflection_servers import (
     NODE_RECORDING,
     PROTOS,
@@ -36,7 +36,6 @@ from tests.support.reflection_servers import (
     strip_comments,
 )
 
-NODE_DIR = REPO / "tests" / "node"
 SYMBOLS = [
     "echo.EchoServer",
     "echo.EchoRequest",
@@ -159,17 +158,9 @@ def test_replayed_protoset_out_round_trips(
     assert_same_schema(protoset_source([out]), compiled)
 
 
-def _node_ready() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (NODE_DIR / "node_modules" / "@grpc" / "reflection").is_dir():
-        return "tests/node/node_modules missing: run `npm ci` in tests/node"
-    return None
-
-
 @pytest.mark.node
-@pytest.mark.skipif(_node_ready() is not None, reason=_node_ready() or "")
-def test_live_node_server(compiled: SchemaSource) -> None:
+def test_live_node_server(compiled: SchemaSource, node_modules: Path) -> None:
+    # node_modules: installed by `npm ci` on first use; skipped only without node or npm
     proc = subprocess.Popen(
         ["node", str(NODE_DIR / "server.js"), "0"], stdout=subprocess.PIPE, text=True
     )

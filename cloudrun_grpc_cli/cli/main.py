@@ -142,10 +142,12 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     except typer.Exit as e:
         return int(e.exit_code)
     except CrgrpcError as e:
-        # The error boundary: hints once (core.hints), the sink's document, the error line.
+        # The error boundary: hints once (core.hints), no request secret
+        # (core.auth.scrub), the sink's document, the error line.
         from ..core.hints import explain
 
         explain(e)
+        _scrubbed(e)
         _report(e)
         print_error(e, env)
         if debug:
@@ -170,9 +172,11 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return ExitCode.PIPE_CLOSED
     except Exception as e:
         print_error(
-            CrgrpcError(
-                f"internal error: {type(e).__name__}: {e}",
-                "this is a bug in crgrpc; rerun with --debug and report it",
+            _scrubbed(
+                CrgrpcError(
+                    f"internal error: {type(e).__name__}: {e}",
+                    "this is a bug in crgrpc; rerun with --debug and report it",
+                )
             ),
             env,
         )
@@ -199,11 +203,23 @@ def _report(err: CrgrpcError | None) -> None:
         pass
 
 
+def _scrubbed(err: CrgrpcError) -> CrgrpcError:
+    """err with no request secret in its message or hints (core.auth.scrub's rule)."""
+    from ..core.auth.scrub import scrub
+
+    err.message = scrub(err.message)
+    err.hints = tuple(scrub(h) for h in err.hints)
+    return err
+
+
 def _print_traceback(env: Environment) -> None:
     import traceback
 
-    # No locals, ever: they could hold tokens.
-    env.stderr.write(traceback.format_exc())
+    from ..core.auth.scrub import scrub
+
+    # No locals, ever: they could hold tokens; and what google-auth's exceptions
+    # quote of an endpoint's answer is scrubbed like every error message.
+    env.stderr.write(scrub(traceback.format_exc()))
 
 
 def _quiet_stdout(env: Environment) -> None:

@@ -5,6 +5,8 @@ reused until CACHE_MARGIN seconds before the token's `exp`. The directory is
 0700 and the files 0600, written atomically (temporary file + os.replace).
 Corrupt, foreign (another key's, another user's, group- or world-readable) and
 expired files are ignored, never fatal: a cache problem only costs a mint.
+Special files (FIFOs, sockets, devices, symlinks) are never opened nor
+followed, and replaced on the next store (core.cachefiles).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from ..cachefiles import cache_root, read_private, write_private
+from ..cachefiles import cache_root, dir_is_ours, read_private, write_private
 
 CACHE_MARGIN = 300  # reuse a cached token until 5 minutes before exp
 _VERSION = 1
@@ -28,6 +30,7 @@ class TokenCache:
         if directory is None:
             directory = (root if root is not None else cache_root()) / "tokens"
         self.directory = directory
+        self.root = root  # the cache root whose directories are checked (None: cache_root())
 
     @staticmethod
     def key(identity: str, audience: str, header: str) -> str:
@@ -39,7 +42,7 @@ class TokenCache:
 
     def load(self, identity: str, audience: str, header: str) -> str | None:
         """The cached token, when present, ours, intact and not within CACHE_MARGIN of exp."""
-        raw = read_private(self.path(identity, audience, header))
+        raw = read_private(self.path(identity, audience, header), root=self.root)
         if raw is None:
             return None
         try:
@@ -66,9 +69,11 @@ class TokenCache:
 
         Shell completion uses it: it may send a token already cached, nothing more.
         """
+        if not dir_is_ours(self.directory, root=self.root):
+            return None
         with contextlib.suppress(OSError):
             for path in sorted(self.directory.glob("*.json")):
-                raw = read_private(path)
+                raw = read_private(path, root=self.root)
                 try:
                     data = json.loads(raw) if raw is not None else None
                 except (ValueError, UnicodeDecodeError):
@@ -92,11 +97,15 @@ class TokenCache:
             "exp": exp,
             "token": token,
         }
-        return write_private(self.path(identity, audience, header), json.dumps(data).encode())
+        return write_private(
+            self.path(identity, audience, header), json.dumps(data).encode(), root=self.root
+        )
 
     def clear(self) -> int:
         """Remove every cached token; the number removed."""
         n = 0
+        if not dir_is_ours(self.directory, root=self.root):
+            return 0  # a symlink or another user's directory: not ours to empty
         with contextlib.suppress(OSError):
             for p in self.directory.glob("*.json"):
                 with contextlib.suppress(OSError):

@@ -2,28 +2,36 @@
 
 Owns every use of google-auth for minting: service-account keys (JWT-bearer
 grant to the key's token_uri), a gcloud user's refresh token, the metadata
-server, and IAM Credentials `generateIdToken` (made here through google-auth's
-AuthorizedSession so that its endpoint can be overridden). google.auth is
+server, and IAM Credentials `generateIdToken` (made here, with the source's
+access token, so that its endpoint can be overridden). google.auth is
 imported inside the functions only, so that importing this module is free and
 a token-cache hit never loads it.
+
+Every mint runs over its own bounded HTTP transport (`http.BoundedSession`:
+10 s to connect, 30 s in all, answers cut at 1 MiB), and every message built
+from what an endpoint answered goes through `scrub.scrub` (no request secret
+in any error).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...errors import CredentialsError
+from ...errors import CredentialsError, CrgrpcError
+from .scrub import scrub
+
+if TYPE_CHECKING:
+    from .http import Exchange
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_IAM_ENDPOINT = "https://iamcredentials.googleapis.com"
-_HTTP_TIMEOUT = 30.0
 _IMPERSONATION_URL_RE = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken$")
 
 
@@ -33,30 +41,79 @@ def one_line(text: object, limit: int = 300) -> str:
 
 
 def google_reason(exc: BaseException) -> str:
-    """google-auth's own reason, on one line (RefreshError carries (message, response))."""
+    """google-auth's own reason, on one line and scrubbed (RefreshError carries
+    (message, response))."""
     args = getattr(exc, "args", ())
     if args and isinstance(args[0], str):
-        return one_line(args[0])
+        return one_line(scrub(args[0]))
     if args and isinstance(args[0], BaseException):
         return google_reason(args[0])
-    return one_line(exc) or type(exc).__name__
+    return one_line(scrub(str(exc))) or type(exc).__name__
 
 
-def _request() -> Any:
-    from google.auth.transport.requests import Request
+class Transport:
+    """The bounded transport of one mint: google-auth's Request and the session under it."""
 
-    return Request()
+    def __init__(self, timeout: float | None) -> None:
+        from .http import HttpBounds, google_request
+
+        bounds = HttpBounds.within(timeout) if timeout else HttpBounds()
+        self.request, self.session = google_request(bounds)
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+    def failure(self, exc: BaseException, expect: str | None = None) -> tuple[str, bool]:
+        """Why the mint failed, from what the endpoint last answered; and whether the
+        endpoint itself misbehaved (no answer, not JSON, no `expect` field)."""
+        last = self.session.last
+        if last is None:
+            return google_reason(exc), False
+        if last.problem:
+            return f"{last.url}: {last.problem}", True
+        if last.status == 200:
+            if last.url.endswith("/identity"):  # the metadata server answers the token as text
+                return f"{last.url} {last.answered}, not an ID token", True
+            if expect == "access_token" and last.url.endswith(":generateAccessToken"):
+                expect = "accessToken"
+            data = last.json()
+            if data is None:
+                return f"{last.url} {last.answered}, not JSON", True
+            if not isinstance(data, dict):
+                return f"{last.url} {last.answered}, not a JSON object", True
+            if expect and not data.get(expect):
+                return f"{last.url} {last.answered} without {expect}", True
+            return f"{last.url} {last.answered}, but {google_reason(exc)}", True
+        if last.json() is None:
+            text = last.text()
+            return f"{last.url} {last.answered}" + (f": {text}" if text else ""), False
+        return google_reason(exc), False
 
 
-def _refresh(creds: Any, what: str, *hints: str) -> None:
-    import google.auth.exceptions
-
-    try:
-        creds.refresh(_request())
-    except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
-        raise CredentialsError(
-            f"{what}: could not mint an ID token: {google_reason(exc)}", *hints
-        ) from exc
+def _refresh(
+    creds: Any,
+    what: str,
+    *hints: str,
+    timeout: float | None,
+    expect: str | None = None,
+    endpoint_hint: str = "",
+) -> Exchange | None:
+    """Refresh creds over a bounded transport; the last exchange, for what it answered."""
+    with Transport(timeout) as transport:
+        try:
+            creds.refresh(transport.request)
+        except CrgrpcError:
+            raise
+        except Exception as exc:  # google-auth meets odd answers with TypeError & co. too
+            reason, misbehaved = transport.failure(exc, expect)
+            raise CredentialsError(
+                f"{what}: could not mint an ID token: {reason}",
+                *((endpoint_hint,) if misbehaved and endpoint_hint else hints),
+            ) from exc
+        return transport.session.last
 
 
 def target_from_impersonation_url(url: str) -> str | None:
@@ -71,36 +128,46 @@ def endpoint_of_impersonation_url(url: str) -> str | None:
     return head if sep and head.startswith(("https://", "http://")) else None
 
 
+_TOKEN_URI_HINT = (
+    "the credentials file's token_uri names this endpoint "
+    "(Google's is https://oauth2.googleapis.com/token)"
+)
+_METADATA_HINT = "GCE_METADATA_HOST names the metadata server; unset it to use the real one"
+_SOURCE_HINT = (
+    "the credentials file names this endpoint (token_uri, token_url or "
+    "service_account_impersonation_url)"
+)
+
+
 # --- service-account keys -------------------------------------------------------------
 
 
 class KeyFileMint:
-    """service_account.IDTokenCredentials from a key (file or ADC info), refreshed per mint."""
+    """service_account.IDTokenCredentials from a key, refreshed per mint.
+
+    From the key's info as read once by `sources` (never the path again: a
+    --key-file may be a pipe, `<(…)`, that only reads once)."""
 
     def __init__(
         self,
         audience: str,
         *,
-        path: Path | None = None,
-        info: Mapping[str, Any] | None = None,
+        info: Mapping[str, Any],
         what: str,
+        timeout: float | None = None,
     ) -> None:
         self.audience = audience
-        self.path = path
         self.info = info
         self.what = what
+        self.timeout = timeout
         self._creds: Any = None
 
     def _load(self) -> Any:
         from google.oauth2 import service_account
 
         try:
-            if self.info is not None:
-                return service_account.IDTokenCredentials.from_service_account_info(
-                    dict(self.info), target_audience=self.audience
-                )
-            return service_account.IDTokenCredentials.from_service_account_file(
-                str(self.path), target_audience=self.audience
+            return service_account.IDTokenCredentials.from_service_account_info(
+                dict(self.info), target_audience=self.audience
             )
         except (ValueError, KeyError, OSError, TypeError) as exc:
             raise CredentialsError(
@@ -116,6 +183,9 @@ class KeyFileMint:
             self._creds,
             self.what,
             "check that the key is still active (gcloud iam service-accounts keys list)",
+            timeout=self.timeout,
+            expect="id_token",
+            endpoint_hint=_TOKEN_URI_HINT,
         )
         return str(self._creds.token)
 
@@ -138,9 +208,12 @@ def authorized_user_credentials(info: Mapping[str, Any]) -> Any:
 class AuthorizedUserMint:
     """The refresh_token grant of a gcloud user; its id_token's aud is the OAuth client."""
 
-    def __init__(self, info: Mapping[str, Any], *, what: str) -> None:
+    def __init__(
+        self, info: Mapping[str, Any], *, what: str, timeout: float | None = None
+    ) -> None:
         self.info = info
         self.what = what
+        self.timeout = timeout
         self._creds: Any = None
 
     def __call__(self) -> str:
@@ -152,11 +225,19 @@ class AuthorizedUserMint:
                     f"{self.what}: {google_reason(exc)}",
                     "run `gcloud auth application-default login` again",
                 ) from exc
-        _refresh(self._creds, self.what, "run `gcloud auth application-default login` again")
+        last = _refresh(
+            self._creds,
+            self.what,
+            "run `gcloud auth application-default login` again",
+            timeout=self.timeout,
+            expect="access_token",
+            endpoint_hint=_TOKEN_URI_HINT,
+        )
         token = getattr(self._creds, "id_token", None)
         if not token:
+            answered = f"{last.url} {last.answered}" if last else "the token endpoint answered"
             raise CredentialsError(
-                f"{self.what}: the refresh-token grant returned no id_token",
+                f"{self.what}: could not mint an ID token: {answered} without id_token",
                 "run `gcloud auth application-default login` again (the openid scope is needed)",
             )
         return str(token)
@@ -234,9 +315,11 @@ def metadata_server_available(timeout: float) -> bool:
         from google.auth.compute_engine import _metadata
 
         sync_metadata_host()
-        with _quiet_metadata_logger():
+        with _quiet_metadata_logger(), Transport(timeout) as transport:
             try:
-                _probed[key] = bool(_metadata.ping(_request(), timeout=timeout, retry_count=1))
+                _probed[key] = bool(
+                    _metadata.ping(transport.request, timeout=timeout, retry_count=1)
+                )
             except Exception:
                 _probed[key] = False
     return _probed[key]
@@ -245,31 +328,38 @@ def metadata_server_available(timeout: float) -> bool:
 class MetadataMint:
     """compute_engine.IDTokenCredentials on the metadata identity endpoint (format=full)."""
 
-    def __init__(self, audience: str, *, what: str = "metadata server") -> None:
+    def __init__(
+        self, audience: str, *, what: str = "metadata server", timeout: float | None = None
+    ) -> None:
         self.audience = audience
         self.what = what
+        self.timeout = timeout
         self._creds: Any = None
 
     def __call__(self) -> str:
-        import google.auth.exceptions
         from google.auth.compute_engine import IDTokenCredentials
 
         sync_metadata_host()
         with _quiet_metadata_logger():
             if self._creds is None:
-                try:
-                    self._creds = IDTokenCredentials(
-                        _request(),
-                        target_audience=self.audience,
-                        use_metadata_identity_endpoint=True,
-                    )
-                except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
-                    raise CredentialsError(
-                        f"{self.what}: cannot read the default service account: "
-                        f"{google_reason(exc)}",
-                        "is a service account attached to this instance or service?",
-                    ) from exc
-            _refresh(self._creds, self.what)
+                with Transport(self.timeout) as transport:
+                    try:
+                        self._creds = IDTokenCredentials(
+                            transport.request,
+                            target_audience=self.audience,
+                            use_metadata_identity_endpoint=True,
+                        )
+                    except Exception as exc:  # odd answers raise TypeError & co. too
+                        reason, misbehaved = transport.failure(exc)
+                        raise CredentialsError(
+                            f"{self.what}: cannot read the default service account: {reason}",
+                            _METADATA_HINT
+                            if misbehaved
+                            else "is a service account attached to this instance or service?",
+                        ) from exc
+            _refresh(
+                self._creds, self.what, timeout=self.timeout, endpoint_hint=_METADATA_HINT
+            )
         return str(self._creds.token)
 
 
@@ -336,27 +426,14 @@ class SourceCredentials:
         self,
         what: str,
         *,
-        key_file: Path | None = None,
         info: Mapping[str, Any] | None = None,
         metadata: bool = False,
     ) -> None:
         self.what = what
-        self.key_file = key_file
-        self.info = info
+        self.info = info  # a credentials dict (a key's as read once, an ADC file's)
         self.metadata = metadata
 
     def build(self) -> Any:
-        if self.key_file is not None:
-            from google.oauth2 import service_account
-
-            try:
-                return service_account.Credentials.from_service_account_file(
-                    str(self.key_file), scopes=[CLOUD_PLATFORM]
-                )
-            except (ValueError, KeyError, OSError, TypeError) as exc:
-                raise CredentialsError(
-                    f"{self.what}: cannot load the service-account key: {google_reason(exc)}"
-                ) from exc
         if self.info is not None:
             return access_credentials(self.info, self.what)
         if self.metadata:
@@ -369,7 +446,7 @@ class SourceCredentials:
 
 class GenerateIdTokenMint:
     """POST {endpoint}/v1/projects/-/serviceAccounts/EMAIL:generateIdToken with the
-    source's access token (google-auth's AuthorizedSession refreshes it)."""
+    source's access token (refreshed by google-auth, over the same bounded transport)."""
 
     def __init__(
         self,
@@ -380,6 +457,7 @@ class GenerateIdTokenMint:
         endpoint: str,
         include_email: bool,
         delegates: Sequence[str] = (),
+        timeout: float | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -387,19 +465,18 @@ class GenerateIdTokenMint:
         self.endpoint = endpoint.rstrip("/")
         self.include_email = include_email
         self.delegates = list(delegates)
-        self._session: Any = None
+        self.timeout = timeout
+        self._creds: Any = None
 
     @property
     def url(self) -> str:
         return f"{self.endpoint}/v1/projects/-/serviceAccounts/{self.target}:generateIdToken"
 
     def __call__(self) -> str:
-        import google.auth.exceptions
-        import requests
-        from google.auth.transport.requests import AuthorizedSession
+        from .http import EndpointError
 
-        if self._session is None:
-            self._session = AuthorizedSession(self.source.build())
+        if self._creds is None:
+            self._creds = self.source.build()
         body: dict[str, Any] = {"audience": self.audience, "includeEmail": self.include_email}
         if self.delegates:
             body["delegates"] = [
@@ -407,36 +484,46 @@ class GenerateIdTokenMint:
                 for d in self.delegates
             ]
         creator = f"the caller needs roles/iam.serviceAccountOpenIdTokenCreator on {self.target}"
-        try:
-            with _quiet_metadata_logger():
-                resp = self._session.post(self.url, json=body, timeout=_HTTP_TIMEOUT)
-        except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError) as exc:
-            raise CredentialsError(
-                f"{self.source.what}: could not get an access token to impersonate "
-                f"{self.target}: {google_reason(exc)}"
-            ) from exc
-        except requests.RequestException as exc:
-            raise CredentialsError(
-                f"cannot reach IAM Credentials at {self.endpoint}: {google_reason(exc)}",
-                "set the endpoint with --iam-endpoint",
-            ) from exc
-        data: Any
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
+        endpoint_hint = "set the endpoint with --iam-endpoint"
+        what = f"generateIdToken for {self.target}"
+        with _quiet_metadata_logger(), Transport(self.timeout) as transport:
+            headers: dict[str, str] = {}
+            try:
+                self._creds.before_request(transport.request, "POST", self.url, headers)
+            except CrgrpcError:
+                raise
+            except Exception as exc:  # google-auth meets odd answers with TypeError & co. too
+                reason, misbehaved = transport.failure(exc, "access_token")
+                raise CredentialsError(
+                    f"{self.source.what}: could not get an access token to impersonate "
+                    f"{self.target}: {reason}",
+                    _SOURCE_HINT if misbehaved else "",
+                ) from exc
+            try:
+                resp = transport.session.post(self.url, json=body, headers=headers)
+            except EndpointError as exc:
+                raise CredentialsError(f"{what}: {exc}", endpoint_hint) from None
+            last = transport.session.last
+        assert last is not None
+        data = last.json()
         if resp.status_code != 200:
             detail = ""
             if isinstance(data, dict) and isinstance(data.get("error"), dict):
-                detail = str(data["error"].get("message") or data["error"].get("status") or "")
-            elif resp.text:
-                detail = resp.text
+                error = data["error"]
+                detail = one_line(scrub(str(error.get("message") or error.get("status") or "")))
+            elif data is None:
+                detail = last.text()
+            else:
+                detail = one_line(scrub(json.dumps(data)))
             raise CredentialsError(
-                f"generateIdToken for {self.target} failed: HTTP {resp.status_code}"
-                + (f": {one_line(detail)}" if detail else ""),
+                f"{what} failed: HTTP {resp.status_code}" + (f": {detail}" if detail else ""),
                 creator,
             )
+        if data is None:
+            raise CredentialsError(f"{what}: {last.url} {last.answered}, not JSON", endpoint_hint)
         token = data.get("token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
-            raise CredentialsError(f"generateIdToken for {self.target} answered without a token")
+            raise CredentialsError(
+                f"{what}: {last.url} {last.answered} without a token", endpoint_hint
+            )
         return token

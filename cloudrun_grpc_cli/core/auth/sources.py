@@ -34,6 +34,7 @@ from .minting import (
     metadata_server_available,
     target_from_impersonation_url,
 )
+from .scrub import remember_fields
 from .token import IdToken, MintingProvider, StaticProvider, TokenProvider
 
 AUTHORIZATION = "authorization"
@@ -141,6 +142,7 @@ def read_credentials_file(path: Path, what: str) -> dict[str, Any]:
         raise CredentialsError(f"{what} {path} is not JSON ({reason})", _KEY_HINT) from None
     if not isinstance(info, dict):
         raise CredentialsError(f"{what} {path} is not a JSON object", _KEY_HINT)
+    remember_fields(info)  # client_secret, refresh_token, private_key: never in a message
     return info
 
 
@@ -257,7 +259,7 @@ def adc_provider(
         _require(info, ("client_email", "private_key", "token_uri"), adc.origin, adc.path)
         return MintingProvider(
             source=f"ADC service_account {info['client_email']}",
-            mint=KeyFileMint(audience, info=info, what=where),
+            mint=KeyFileMint(audience, info=info, what=where, timeout=auth.mint_timeout),
             identity=key_identity(info),
             audience=audience,
             header=header,
@@ -267,7 +269,7 @@ def adc_provider(
         _require(info, ("client_id", "client_secret", "refresh_token"), adc.origin, adc.path)
         return MintingProvider(
             source="ADC authorized_user (gcloud user; aud is the OAuth client, not chosen)",
-            mint=AuthorizedUserMint(info, what=where),
+            mint=AuthorizedUserMint(info, what=where, timeout=auth.mint_timeout),
             identity=f"authorized_user:{info['client_id']}:{_digest(info['refresh_token'])}",
             audience=audience,
             header=header,
@@ -301,6 +303,7 @@ def adc_provider(
             endpoint=endpoint,
             include_email=auth.include_email,
             delegates=delegates,
+            timeout=auth.mint_timeout,
         ),
         identity=f"{adc.kind}:{_digest(info)}:{endpoint}:{auth.include_email}",
         audience=audience,
@@ -309,10 +312,12 @@ def adc_provider(
     )
 
 
-def metadata_provider(audience: str, header: str, cache: TokenCache | None) -> MintingProvider:
+def metadata_provider(
+    audience: str, header: str, cache: TokenCache | None, timeout: float | None = None
+) -> MintingProvider:
     return MintingProvider(
         source="metadata server",
-        mint=MetadataMint(audience),
+        mint=MetadataMint(audience, timeout=timeout),
         identity=f"metadata:{metadata_host()}",
         audience=audience,
         header=header,
@@ -340,8 +345,8 @@ def _impersonation_provider(
     assert target
     endpoint = iam_endpoint(auth) or DEFAULT_IAM_ENDPOINT
     if auth.key_file is not None:
-        info = read_key_file(auth.key_file)
-        source = SourceCredentials(f"--key-file {auth.key_file}", key_file=auth.key_file)
+        info = read_key_file(auth.key_file)  # read once: it may be a pipe (<(…))
+        source = SourceCredentials(f"--key-file {auth.key_file}", info=info)
         via, identity = f"service-account key {auth.key_file}", key_identity(info)
     else:
         tried: list[str] = []
@@ -367,6 +372,7 @@ def _impersonation_provider(
             audience=audience,
             endpoint=endpoint,
             include_email=auth.include_email,
+            timeout=auth.mint_timeout,
         ),
         identity=f"impersonate:{target}:{endpoint}:{auth.include_email}:{identity}",
         audience=audience,
@@ -396,7 +402,12 @@ def resolve(
         return (
             MintingProvider(
                 source=f"service-account key {auth.key_file}",
-                mint=KeyFileMint(aud, path=auth.key_file, what=f"--key-file {auth.key_file}"),
+                mint=KeyFileMint(
+                    aud,
+                    info=info,  # read once: --key-file may be a pipe (<(…))
+                    what=f"--key-file {auth.key_file}",
+                    timeout=auth.mint_timeout,
+                ),
                 identity=key_identity(info),
                 audience=aud,
                 header=header,
@@ -410,7 +421,8 @@ def resolve(
         return adc_provider(adc, auth, _need_audience(audience, adc.origin), header, cache), tried
     tried.append("metadata server")
     if metadata_server_available(auth.metadata_timeout):
-        return metadata_provider(_need_audience(audience, "metadata server"), header, cache), tried
+        aud = _need_audience(audience, "metadata server")
+        return metadata_provider(aud, header, cache, auth.mint_timeout), tried
     return None, tried
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ...errors import CredentialsError
 from .cache import CACHE_MARGIN, TokenCache
 from .jwt import decode_jwt
 
@@ -183,7 +184,13 @@ class MintingProvider:
                 return cached
             value = self._mint()
             self.mints += 1
-            token = IdToken.parse(value, self.source, audience_bound=self.audience_bound)
+            try:
+                token = IdToken.parse(value, self.source, audience_bound=self.audience_bound)
+            except CredentialsError as exc:  # the message shows 8 characters of it at most
+                raise CredentialsError(
+                    f"{self.source}: the token minted is {exc.message}",
+                    "the endpoint that minted it answered something other than an ID token",
+                ) from None
             self._token = token
             exp = token.expiry
             if self._cache is not None and exp is not None and self._fresh(token, CACHE_MARGIN):

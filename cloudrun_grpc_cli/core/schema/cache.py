@@ -2,7 +2,9 @@
 
 Owns $XDG_CACHE_HOME/crgrpc/schema/ (default ~/.cache/crgrpc/schema/):
 directory 0700, files 0600, written atomically; corrupt, foreign or stale
-files are ignored. One JSON file per cache key holds the service list (when
+files are ignored, and special files (FIFOs, sockets, devices, symlinks)
+are never opened nor followed, and replaced on the next store
+(core.cachefiles). One JSON file per cache key holds the service list (when
 listed) and a FileDescriptorSet of the files loaded. A source over the cache
 serves list/find from it while fresh; any miss (unknown service, method or
 symbol) refetches once from the server before failing, and every successful
@@ -58,7 +60,7 @@ def read_entry(
     cache_key: str, ttl: float = DEFAULT_TTL, *, root: Path | None = None
 ) -> CacheEntry | None:
     """The fresh entry for cache_key, or None (missing, stale, corrupt or foreign)."""
-    data = read_private(cache_path(cache_key, root=root))  # None when missing or foreign
+    data = read_private(cache_path(cache_key, root=root), root=root)  # None when missing or foreign
     if data is None:
         return None
     try:
@@ -100,7 +102,7 @@ def write_entry(
         "services": sorted(services) if services is not None else None,
         "protoset": base64.b64encode(fds.SerializeToString()).decode(),
     }
-    write_private(cache_path(cache_key, root=root), json.dumps(doc).encode())
+    write_private(cache_path(cache_key, root=root), json.dumps(doc).encode(), root=root)
 
 
 def read_cached_services(cache_key: str, ttl: float = DEFAULT_TTL) -> list[str] | None:
