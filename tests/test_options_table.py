@@ -64,6 +64,7 @@ RANGES = {
     "timeout": "a finite number from 0.001 to 99999999",
     "max_msg_size": "a whole number from 1 to 2147483647",
     "retries": "a whole number from 0 to 4",
+    "mint_timeout": "a finite number from 1 to 3600",
     "port": "a whole number from 0 to 65535",
 }
 
@@ -73,6 +74,7 @@ BAD = {
     "timeout": [("nan", "nan", "nan"), ("inf", "inf", "inf"), ("-1", "-1", "-1"), ("0", "0.0", "0.0"), ("1e10", "1e10", "10000000000.0"), ("0.0009", "0.0009", "0.0009")],
     "max_msg_size": [("nan", "nan", "nan"), ("inf", "inf", "inf"), ("-5", "-5", "-5"), ("0", "0", "0"), ("2147483648", "2147483648", "2147483648"), ("1.5", "1.5", "1.5")],
     "retries": [("nan", "nan", "nan"), ("inf", "inf", "inf"), ("-1", "-1", "-1"), ("5", "5", "5"), ("100", "100", "100"), ("x", '"x"', "'x'")],
+    "mint_timeout": [("nan", "nan", "nan"), ("inf", "inf", "inf"), ("0.5", "0.5", "0.5"), ("3601", "3601", "3601")],
     "port": [("nan", None, None), ("inf", None, None), ("-1", None, None), ("65536", None, None)],
 }
 

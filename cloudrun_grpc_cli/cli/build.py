@@ -89,6 +89,7 @@ def auth_settings(opts: CommonOptions, audience: str | None = None) -> AuthSetti
         token_cache=not opts.no_token_cache,
         iam_endpoint=opts.iam_endpoint,
         show_token=opts.show_token,
+        mint_timeout=opts.mint_timeout,
     )
 
 

@@ -215,6 +215,7 @@ OPTIONS: tuple[Opt, ...] = (
     _row("allow_plaintext_token", "--allow-plaintext-token", pytype=bool, default=False, panel=AUTH, help="Allow a token over plaintext to a non-loopback host."),
     _row("no_token_cache", "--no-token-cache", pytype=bool, default=False, panel=AUTH, help="Neither read nor write the token cache."),
     _row("iam_endpoint", "--iam-endpoint", pytype=Optional[str], default=None, panel=AUTH, metavar="URL", help="IAM Credentials endpoint for impersonation."),
+    _row("mint_timeout", "--mint-timeout", pytype=float, default=30.0, panel=AUTH, metavar="SECONDS", min=1.0, max=3600.0, help="Bound on minting a token: connecting, waiting and reading every answer of the token endpoints."),
     _row("show_token", "--show-token", pytype=bool, default=False, panel=AUTH, help="Show the full token with -v (it is redacted otherwise)."),
     _row("proto", "--proto", pytype=list[Path], default=[], panel=SCHEMA, metavar="FILE", help="Schema from a .proto file instead of reflection (repeatable; needs crgrpc[protos])."),
     _row("import_path", "-I", "--import-path", pytype=list[Path], default=[], panel=SCHEMA, metavar="DIR", help="Import path for --proto (repeatable)."),
@@ -274,6 +275,7 @@ class CommonOptions(NamedTuple):
     allow_plaintext_token: bool
     no_token_cache: bool
     iam_endpoint: str | None
+    mint_timeout: float
     show_token: bool
     proto: list[Path]
     import_path: list[Path]
@@ -388,7 +390,8 @@ MODES_BASIC = "pretty | json (default: pretty on a terminal, json in a pipe)."
 common_options = with_options(*OPTION_NAMES, helps={"output": MODES_BASIC})
 TOKEN_OPTION_NAMES = (
     "token", "token_file", "key_file", "impersonate_service_account", "include_email",
-    "audience", "no_token_cache", "iam_endpoint", "output", "color", "debug", "config",
+    "audience", "no_token_cache", "iam_endpoint", "mint_timeout", "output", "color", "debug",
+    "config",
 )
 token_options = with_options(*TOKEN_OPTION_NAMES, helps={"output": MODES_BASIC})
 # token print writes the token alone: no output mode, no colour.

@@ -31,6 +31,7 @@ from ...errors import SchemaError
 from ..cachefiles import cache_root, read_private, write_private
 from .assemble import Assembler
 from .reflection import Metadata, ReflectionSource
+from .resolve import method_name
 from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol
 
 FORMAT = "crgrpc-schema-cache/1"
@@ -138,7 +139,7 @@ def read_cached_methods(
             if service:
                 return None
             continue
-        out.extend(f"{svc.full_name}/{m.name}" for m in svc.methods)
+        out.extend(method_name(m) for m in svc.methods)
     return sorted(out)
 
 
