@@ -248,3 +248,27 @@ def test_completion_sends_the_headers_and_the_token_header_of_the_command(issuer
         assert str(md.get("x-serverless-authorization", "")).startswith("Bearer ey")
         assert "authorization" not in md
     assert issuer.count("/token") == 1  # minted by the call, never by completion
+
+
+def test_completion_sends_a_cached_token_only_for_the_same_audience_and_header(
+    issuer: Issuer, tmp_path: Path
+) -> None:
+    from cloudrun_grpc_cli.demo.tokencheck import TokenCheck
+
+    from .support.tls import make_certs
+
+    key = issuer.write_service_account_key(tmp_path / "sa.json")
+    certs = make_certs(tmp_path / "tls")
+    check = TokenCheck("https://localhost", certs=issuer.certs_url)
+    with echo_server(tls=certs, interceptors=(check,)) as s:
+        target = f"https://localhost:{s.port}"
+        common = f"--cacert {certs.ca} --key-file {key} --no-schema-cache"
+        assert run("list", target, *common.split()).code == 0  # caches a token for authorization
+        assert issuer.count("/token") == 1
+        ok = f"crgrpc call {target} {common} echo.EchoServer/"
+        assert complete(ok, len(ok.split()) - 1)[0] == "echo.EchoServer/SayHello"
+        other_header = f"crgrpc call {target} {common} --serverless-auth echo.EchoServer/"
+        assert complete(other_header, len(other_header.split()) - 1) == []
+        other_audience = f"crgrpc call {target} {common} --audience https://other.example echo.EchoServer/"
+        assert complete(other_audience, len(other_audience.split()) - 1) == []
+    assert issuer.count("/token") == 1  # completion never minted
