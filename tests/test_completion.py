@@ -40,6 +40,19 @@ def test_show_completion_prints_a_committed_script() -> None:
     assert proc.stdout.strip() in scripts
 
 
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_source_shell_prints_the_committed_script(shell: str) -> None:
+    """`_CRGRPC_COMPLETE=source_<shell>` (Click's way) serves crgrpc's scripts too, not typer's."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "cloudrun_grpc_cli"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "_CRGRPC_COMPLETE": f"source_{shell}"},
+    )
+    name = {"bash": "crgrpc.bash", "zsh": "_crgrpc", "fish": "crgrpc.fish"}[shell]
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.strip() == (ROOT / "completions" / name).read_text().strip()
+
+
 def complete(words: str, cword: int, env: dict[str, str] | None = None) -> tuple[list[str], float]:
     """What crgrpc offers for COMP_WORDS/COMP_CWORD, as bash asks it."""
     started = time.monotonic()
@@ -87,6 +100,23 @@ def test_symbol_completion_for_describe(server: str) -> None:
     assert offered == ["echo.EchoServer.SayHelloClientStream"]
 
 
+def test_symbol_completion_offers_messages(server: str) -> None:
+    offered, _ = complete(f"crgrpc describe --plaintext {server} echo.EchoRe", 4)
+    assert offered == ["echo.EchoReply", "echo.EchoRequest"]
+
+
+def test_symbol_completion_offers_nested_enums_not_fields_nor_map_entries() -> None:
+    from .support.hostile import types_server
+
+    with types_server() as t:
+        offered, _ = complete(f"crgrpc describe http://127.0.0.1:{t.port} hostile.Scalars", 3)
+        assert offered == ["hostile.Scalars", "hostile.Scalars.Color"]
+        # From the schema cache the completion above filled, with the server gone.
+        address = t.port
+    offered, _ = complete(f"crgrpc describe http://127.0.0.1:{address} hostile.Scalars", 3)
+    assert offered == ["hostile.Scalars", "hostile.Scalars.Color"]
+
+
 def test_completion_uses_the_schema_cache(tmp_path: Path) -> None:
     with echo_server() as s:
         address = s.address
@@ -105,22 +135,6 @@ def test_dead_server_offers_nothing_quickly() -> None:
 def test_garbage_target_offers_nothing() -> None:
     offered, _ = complete("crgrpc call ::::nonsense ", 3)
     assert offered == []
-
-
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_bash_script_completes_methods(server: str) -> None:
-    script = (
-        f"source {ROOT / 'completions' / 'crgrpc.bash'}\n"
-        f"COMP_WORDS=(crgrpc call --plaintext {server} echo.EchoServer/SayHelloB)\n"
-        "COMP_CWORD=4\n"
-        "_crgrpc_completion crgrpc\n"
-        'printf "%s\\n" "${COMPREPLY[@]}"\n'
-    )
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    if not (BIN / "crgrpc").exists():
-        pytest.skip("crgrpc is not installed as a script in this environment")
-    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False)
-    assert proc.stdout.split() == ["echo.EchoServer/SayHelloBidi"]
 
 
 def test_completion_sends_a_cached_token_and_never_mints(tmp_path: Path) -> None:

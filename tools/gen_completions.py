@@ -1,4 +1,6 @@
-"""Regenerate completions/crgrpc.{bash,zsh,fish} with Click's (typer's) completion machinery.
+"""Regenerate completions/crgrpc.bash, _crgrpc (zsh) and crgrpc.fish: the scripts
+crgrpc serves with --show-completion and --install-completion (the templates are in
+cloudrun_grpc_cli/cli/completion_scripts.py).
 
 Run: python tools/gen_completions.py [OUT_DIR]; tests/test_completion.py fails on drift.
 """
@@ -8,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from typer._completion_shared import get_completion_script
+from cloudrun_grpc_cli.cli.clickcompat import completion_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SHELLS = {"bash": "crgrpc.bash", "zsh": "_crgrpc", "fish": "crgrpc.fish"}
@@ -18,9 +20,8 @@ def generate(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for shell, name in SHELLS.items():
-        script = get_completion_script(prog_name="crgrpc", complete_var="_CRGRPC_COMPLETE", shell=shell)
         path = out_dir / name
-        path.write_text(script + "\n")
+        path.write_text(completion_script(shell) + "\n")
         paths.append(path)
     return paths
 

@@ -17,7 +17,8 @@ REFLECTION_TIMEOUT = 1.5
 
 
 def _names(ctx: Any, what: str) -> list[str]:
-    """Services ("service") or methods ("method") of the TARGET already typed."""
+    """Services ("service"), methods ("method") or what `describe` takes ("symbol":
+    services, methods, messages and enums) of the TARGET already typed."""
     try:
         return _names_or_raise(ctx, what)
     except BaseException:
@@ -62,7 +63,13 @@ def _typed(name: str, value: Any) -> Any:
 
 
 def _names_or_raise(ctx: Any, what: str) -> list[str]:
-    from ..core.schema import method_name, read_cached_methods, read_cached_services
+    from ..core.schema import (
+        describable_names,
+        method_name,
+        read_cached_methods,
+        read_cached_services,
+        read_cached_symbols,
+    )
     from ..core.session import open_session, schema_cache_key
 
     params = ctx.params
@@ -71,7 +78,12 @@ def _names_or_raise(ctx: Any, what: str) -> list[str]:
     target, settings = _settings(params)
     key = schema_cache_key(target, settings)
     if settings.schema.schema_cache:
-        cached = read_cached_services(key) if what == "service" else read_cached_methods(key)
+        if what == "service":
+            cached = read_cached_services(key)
+        elif what == "method":
+            cached = read_cached_methods(key)
+        else:
+            cached = read_cached_symbols(key)
         if cached:
             return cached
     with open_session(target, settings, tokens="cached") as sess:
@@ -82,6 +94,8 @@ def _names_or_raise(ctx: Any, what: str) -> list[str]:
         load = getattr(source, "load_services", None)
         if load is not None:
             load(services)
+        if what == "symbol":
+            return describable_names(source)
         out: list[str] = []
         for name in services:
             out.extend(method_name(m) for m in source.find_service(name).methods)
@@ -106,6 +120,5 @@ def complete_service(ctx: Any, incomplete: str) -> list[str]:
 
 
 def complete_symbol(ctx: Any, incomplete: str) -> list[str]:
-    services = _names(ctx, "service")
-    methods = [m.replace("/", ".") for m in _names(ctx, "method")]
-    return _filter(sorted(set(services) | set(methods)), incomplete)
+    """describe's SYMBOL: services, methods (pkg.Service.Method), messages and enums."""
+    return _filter(_names(ctx, "symbol"), incomplete)

@@ -119,6 +119,11 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     sink_token = SINK.set(None)
     debug = "--debug" in args
     _register(args)
+    shows = {"--show-completion", "--install-completion"} & {a.split("=")[0] for a in args}
+    if shows or os.environ.get("_CRGRPC_COMPLETE", "").startswith("source"):
+        from .clickcompat import use_completion_scripts
+
+        use_completion_scripts()  # ours (cli/completion_scripts.py), not typer's
     command = typer.main.get_command(app)
     if os.environ.get("_CRGRPC_COMPLETE"):
         # Shell completion: Click's own machinery answers and exits.

@@ -18,6 +18,7 @@ _WHERE = {
     "cached_reflection_source": "cache",
     "read_cached_methods": "cache",
     "read_cached_services": "cache",
+    "read_cached_symbols": "cache",
     "proto_source": "files",
     "protoset_source": "files",
     "write_protoset": "files",
@@ -33,6 +34,7 @@ _WHERE = {
     "PoolSource": "source",
     "SchemaNotFound": "source",
     "SchemaSource": "source",
+    "describable_names": "source",
     "Symbol": "source",
 }
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
         cached_reflection_source,
         read_cached_methods,
         read_cached_services,
+        read_cached_symbols,
     )
     from .files import proto_source, protoset_source, write_protoset
     from .prototext import to_proto_text
@@ -54,7 +57,7 @@ if TYPE_CHECKING:
         resolve_symbol,
         symbol_kind,
     )
-    from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol
+    from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol, describable_names
 
 
 def __getattr__(name: str) -> Any:
@@ -76,12 +79,14 @@ __all__ = [
     "SchemaSource",
     "Symbol",
     "cached_reflection_source",
+    "describable_names",
     "method_kind",
     "method_name",
     "proto_source",
     "protoset_source",
     "read_cached_methods",
     "read_cached_services",
+    "read_cached_symbols",
     "reflection_source",
     "resolve_method",
     "resolve_service",

@@ -32,7 +32,7 @@ from ..cachefiles import cache_root, read_private, write_private
 from .assemble import Assembler
 from .reflection import Metadata, ReflectionSource
 from .resolve import method_name
-from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol
+from .source import PoolSource, SchemaNotFound, SchemaSource, Symbol, describable_names
 
 FORMAT = "crgrpc-schema-cache/1"
 DEFAULT_TTL = 300.0
@@ -141,6 +141,18 @@ def read_cached_methods(
             continue
         out.extend(method_name(m) for m in svc.methods)
     return sorted(out)
+
+
+def read_cached_symbols(cache_key: str, ttl: float = DEFAULT_TTL) -> list[str] | None:
+    """Services, methods, messages and enums of a fresh entry's files (for completion of
+    `describe`: reads only, never dials); None without a fresh entry."""
+    entry = read_entry(cache_key, ttl)
+    if entry is None:
+        return None
+    source = _pool_source(entry)
+    if source is None:
+        return None
+    return describable_names(source)
 
 
 def _pool_source(entry: CacheEntry) -> PoolSource | None:

@@ -156,13 +156,17 @@ def lookup_symbol(pool: DescriptorPool, name: str) -> Symbol | None:
     return None
 
 
-def all_symbol_names(pool: DescriptorPool, files: list[str]) -> list[str]:
-    """Full names of the services, methods, messages, enums and fields of files."""
+def all_symbol_names(pool: DescriptorPool, files: list[str], *, fields: bool = True) -> list[str]:
+    """Full names of the services, methods, messages, enums and fields of files; without
+    `fields`, neither fields nor the map entry messages protoc makes for map fields."""
     names: list[str] = []
 
     def message(desc: Descriptor) -> None:
+        if not fields and desc.GetOptions().map_entry:
+            return
         names.append(desc.full_name)
-        names.extend(f.full_name for f in desc.fields)
+        if fields:
+            names.extend(f.full_name for f in desc.fields)
         for nested in desc.nested_types:
             message(nested)
         for enum in desc.enum_types:
@@ -181,6 +185,13 @@ def all_symbol_names(pool: DescriptorPool, files: list[str]) -> list[str]:
         for enum in file.enum_types_by_name.values():
             names.append(enum.full_name)
     return names
+
+
+def describable_names(source: SchemaSource) -> list[str]:
+    """Services, methods (pkg.Service.Method), messages and enums of every file source has
+    loaded, with their dependencies: what `describe` is mostly asked for (completion)."""
+    files = [f.name for f in source.file_descriptor_set().file]
+    return sorted(set(all_symbol_names(source.pool, files, fields=False)))
 
 
 def suggestions(text: str, candidates: list[str], n: int = 3) -> list[str]:
