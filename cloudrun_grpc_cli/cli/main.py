@@ -243,8 +243,18 @@ def run() -> None:
     Ends the process with os._exit once output is flushed: gRPC's teardown at
     interpreter exit can block on its own threads (seen after a call cancelled
     from the request-stream thread), and a CLI has nothing left to clean up.
+
+    Interrupted (Ctrl-C, exit code 130), it ends by SIGINT itself, the way the
+    shell expects of a program the user stopped: `for …; do crgrpc …; done`
+    then stops at once, as with grpcurl, and the shell still reports 130. An
+    exit(130) would only tell the shell that crgrpc failed, and the loop would
+    go on. (main() returns 130 to the tests that call it in-process.)
     """
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # between main()'s own handlers (start-up, teardown)
+        sys.stderr.write("error: interrupted\n")
+        code = ExitCode.INTERRUPTED
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -253,4 +263,17 @@ def run() -> None:
                 code = ExitCode.PIPE_CLOSED
         except (OSError, ValueError):
             pass
+    if code == ExitCode.INTERRUPTED:
+        _die_of_sigint()
     os._exit(code)
+
+
+def _die_of_sigint() -> None:
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        os.kill(os.getpid(), signal.SIGINT)  # delivered before kill returns: the process ends
+    except (OSError, ValueError, AttributeError):
+        pass  # no signals here: os._exit(130) says the same to the shell

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import UsageError
+from ..errors import ExitCode, UsageError
 from .options import SERVE_OPTION_NAMES, with_options
 
 SERVE_HELP = """Run the bundled Echo service (with reflection), as deployed to Cloud Run.
@@ -87,8 +87,15 @@ def serve_cmd(
     def _stop(signum: int, frame: object) -> None:
         running.server.stop(grace=2)
 
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, _stop)  # Cloud Run's stop: calls get 2 s, exit 0
     try:
         running.server.wait_for_termination()
     except KeyboardInterrupt:
-        running.server.stop(grace=1).wait()
+        # Ctrl-C: calls in flight get a second (a second Ctrl-C cuts it short), then
+        # crgrpc ends quietly as interrupted: by SIGINT from the console script
+        # (cli/main.run), which a shell reports as 130 and which stops its loop.
+        try:
+            running.server.stop(grace=1).wait()
+        except KeyboardInterrupt:
+            running.server.stop(grace=None)
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
