@@ -137,6 +137,42 @@ def echo_address() -> Iterator[str]:
         yield s.address
 
 
+def test_interactive_bidi_says_how_to_type_and_end(bash: Shell, echo_address: str) -> None:
+    bash.child.send(f"crgrpc call --plaintext {echo_address} SayHelloBidi -d @-\r")
+    bash.child.expect_exact("type JSON messages; Ctrl-D ends\r\n")
+    assert bash.child.before.endswith(f"\r\n→ echo.EchoServer/SayHelloBidi (bidi) at {echo_address}\r\n")
+    bash.child.send('{"name": "a"}\r')
+    bash.child.expect_exact('"message": "Hello a from K_REVISION local"\r\n}\r\n')
+    bash.child.send("\x04")  # Ctrl-D: the end of the request stream
+    bash.child.expect(r"✓ OK  1 message · [0-9.]+ ms\r\n")
+    bash.child.expect_exact(PROMPT)
+    assert last_status(bash) == 0
+
+
+def test_client_stream_from_the_terminal_says_it_too(bash: Shell, echo_address: str) -> None:
+    bash.child.send(f"crgrpc call --plaintext {echo_address} SayHelloClientStream -d @- -o json\r")
+    bash.child.expect_exact("type JSON messages; Ctrl-D ends\r\n")
+    bash.child.send('{"name": "a"}\r{"name": "b"}\r\x04')
+    bash.child.expect_exact(PROMPT)
+    assert bash.child.before.endswith('{"name": "b"}\r\n{"message":"Hello a, b from K_REVISION local"}\r\n')
+    assert last_status(bash) == 0
+
+
+def test_no_typing_hint_when_stdin_is_not_a_terminal(bash: Shell, echo_address: str) -> None:
+    out, rc = bash.run(f"printf '{{\"name\":\"a\"}}\\n' | crgrpc call --plaintext {echo_address} SayHelloBidi -d @- -o json")
+    assert rc == 0
+    assert out.endswith('\r\n{"message":"Hello a from K_REVISION local"}\r\n')
+    assert "Ctrl-D" not in out
+
+
+def test_no_typing_hint_for_a_unary_method(bash: Shell, echo_address: str) -> None:
+    bash.child.send(f"crgrpc call --plaintext {echo_address} SayHello -d @- -o json\r")
+    bash.child.send('{"name": "a"}\r\x04')
+    bash.child.expect_exact('{"message":"Hello a from K_REVISION local"}\r\n')
+    assert "Ctrl-D" not in bash.child.before
+    bash.child.expect_exact(PROMPT)
+
+
 # --- serve ------------------------------------------------------------------------------------
 
 

@@ -74,6 +74,9 @@ def call_cmd(
             with progress.stage(f"resolving {method_text} {where}…"):
                 first = next(events)  # Started: the method is resolved, the data converted
             sink.event(first)
+            if data == "@-" and env.stdin_isatty and getattr(first, "kind", "") in ("client", "bidi"):
+                env.stderr.write("type JSON messages; Ctrl-D ends\n")  # a person at the keyboard
+                env.stderr.flush()
             for ev in events:
                 if isinstance(ev, Message):
                     progress.message()
