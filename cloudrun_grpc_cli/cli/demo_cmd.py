@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import UsageError
+from ..errors import ExitCode, UsageError
 from ..render.env import Environment
 from .options import DEMO_OPTION_NAMES, CommonOptions, with_options
 
@@ -117,6 +117,8 @@ def run_demo(env: Environment) -> int:
                 out.write(f"\n== {title}\n$ crgrpc {shown}\n")
                 out.flush()
                 code = main(argv, env=steps_env)
+                if code == ExitCode.PIPE_CLOSED:
+                    return code  # `crgrpc demo | head`: the reader has gone, quietly
                 if code != expected:
                     out.write(f"\ndemo failed: exit {code}, expected {expected}\n")
                     return code or 1

@@ -153,8 +153,15 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
 
         explain(e)
         _scrubbed(e)
-        _report(e)
-        print_error(e, env)
+        # A reader that went away (of the document, or of stderr's error line)
+        # ends the command quietly with 141, as SIGPIPE would have.
+        if not _report(e):
+            _quiet_stdout(env)
+            return ExitCode.PIPE_CLOSED
+        try:
+            print_error(e, env)
+        except BrokenPipeError:
+            return ExitCode.PIPE_CLOSED
         if debug:
             _print_traceback(env)
         return int(e.exit_code)
@@ -193,19 +200,23 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         pop_env(env_token)
 
 
-def _report(err: CrgrpcError | None) -> None:
-    """Write the failure into the running command's sink (its document), if any."""
+def _report(err: CrgrpcError | None) -> bool:
+    """Write the failure into the running command's sink (its document), if any;
+    False when its reader has gone (a closed pipe)."""
     sink = active_sink()
     if sink is None:
-        return
+        return True
     from ..render.sinks import failure_of, interrupted
 
     SINK.set(None)
     try:
         sink.fail(failure_of(err) if err is not None else interrupted())
         sink.finish()
-    except (BrokenPipeError, OSError, ValueError):
+    except BrokenPipeError:
+        return False
+    except (OSError, ValueError):
         pass
+    return True
 
 
 def _scrubbed(err: CrgrpcError) -> CrgrpcError:
@@ -255,6 +266,9 @@ def run() -> None:
     except KeyboardInterrupt:  # between main()'s own handlers (start-up, teardown)
         sys.stderr.write("error: interrupted\n")
         code = ExitCode.INTERRUPTED
+    except BrokenPipeError:  # stderr's reader went away too (`2>&1 | head`)
+        _quiet_stdout(Environment())
+        code = ExitCode.PIPE_CLOSED
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

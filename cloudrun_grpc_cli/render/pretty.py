@@ -4,6 +4,8 @@ metadata (redacted) and the token panel."""
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from typing import IO, TYPE_CHECKING
 
@@ -49,8 +51,23 @@ def json_text(obj: object, *, color: bool) -> Text:
     return text
 
 
+class _Console(Console):
+    """Rich's Console, but a closed pipe is crgrpc's to report.
+
+    Rich catches BrokenPipeError itself (Console.on_broken_pipe), points
+    sys.stdout at /dev/null and raises SystemExit(1), which no error boundary
+    sees: `crgrpc ... -o pretty | head` exited 1. Here the BrokenPipeError goes
+    on to cli/main, which exits 141 quietly in every mode.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True  # nothing more from this console
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def make_console(out: IO[str], *, color: bool, width: int | None = None) -> Console:
-    return Console(
+    """Every Rich console of crgrpc (stdout's and stderr's) is made here."""
+    return _Console(
         file=out,
         force_terminal=color,
         no_color=not color,
