@@ -71,21 +71,17 @@ def show_cmd(
     if mode == "json":
         write_json_lines(env, [doc])
         return
-    from rich.table import Table
+    from rich.text import Text
 
+    from ..render.columns import print_aligned
     from ..render.pretty import make_console
 
     console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
-    console.print(f"config file: {doc['config_file'] or '(none: ' + str(path) + ')'}")
+    console.print(Text(f"config file: {doc['config_file'] or '(none: ' + str(path) + ')'}"))
     if target is not None:
-        console.print(f"target: {doc['target']} → {doc['address']} ({'TLS' if doc['tls'] else 'plaintext'}), audience {doc['audience']}")
-    table = Table(box=None, header_style="bold dim", padding=(0, 2, 0, 0))
-    table.add_column("setting", style="cyan")
-    table.add_column("value")
-    table.add_column("source", style="dim")
-    for name, entry in doc["settings"].items():
-        table.add_row(name, toml_value(entry["value"]), entry["source"])
-    console.print(table)
+        console.print(Text(f"target: {doc['target']} → {doc['address']} ({'TLS' if doc['tls'] else 'plaintext'}), audience {doc['audience']}"))
+    rows = [(name, toml_value(entry["value"]), entry["source"]) for name, entry in doc["settings"].items()]
+    print_aligned(console, rows, styles=("cyan", "", "dim"), header=("setting", "value", "source"))
 
 
 def toml_value(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Token claims as a Rich table, with times humanised."""
+"""Token claims as aligned lines, with times humanised."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from ..core.auth.jwt import expiry_phrase
 from ..core.auth.jwt import humanize_delta as humanize
+from .columns import print_aligned
 from .safetext import visible
 
 TIME_CLAIMS = ("iat", "exp", "nbf", "auth_time")
@@ -28,16 +29,15 @@ def describe_time(name: str, value: Any, now: float | None = None) -> str:
     return f"{stamp} ({rel})"
 
 
-def claims_table(claims: dict[str, Any], *, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 1))
-    table.add_column(style="cyan", no_wrap=True)
-    table.add_column(overflow="fold")
-    for key, value in claims.items():
-        text = describe_time(key, value) if key in TIME_CLAIMS else str(value)
-        table.add_row(visible(key), visible(text))
-    return table
-
-
+def print_claims(console: Console, claims: dict[str, Any], *, title: str | None = None) -> None:
+    """Claims as aligned lines (times humanised), under an italic title: each value whole, however
+    narrow the terminal (it wraps them; nothing is folded, cropped or padded)."""
+    rows = [
+        (visible(key), visible(describe_time(key, value) if key in TIME_CLAIMS else str(value)))
+        for key, value in claims.items()
+    ]
+    heading = Text(visible(title), style="italic") if title is not None else None
+    print_aligned(console, rows, styles=("cyan", ""), title=heading, indent=1)
 
 
 def print_token_panel(
@@ -46,12 +46,11 @@ def print_token_panel(
     """The -v token panel: where the token came from, its claims (times humanised), and the
     token itself: redacted, or with --show-token (`value`) in full on one unbroken line
     (soft-wrapped, so that it can be copied)."""
-    from rich.text import Text
-
-    console.print(claims_table(claims, title=f"token from {source or 'an unknown source'}"))
+    print_claims(console, claims, title=f"token from {source or 'an unknown source'}")
     if value is None:
         console.print(
-            Text.assemble((" token ", "cyan"), "<redacted>", ("  (--show-token shows it)", "dim"))
+            Text.assemble((" token ", "cyan"), "<redacted>", ("  (--show-token shows it)", "dim")),
+            soft_wrap=True,
         )
     else:
         console.print(Text.assemble((" token ", "cyan"), value), soft_wrap=True)

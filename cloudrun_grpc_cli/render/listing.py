@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 
+from .columns import print_aligned
 from .env import Environment
 from .pretty import make_console
 from .safetext import visible, visible_lines
@@ -16,13 +16,12 @@ from .safetext import visible, visible_lines
 def print_listing(env: Environment, rows: list[dict[str, Any]]) -> None:
     console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
     if rows and "method" in rows[0]:
-        table = Table(box=None, show_header=True, header_style="bold dim", padding=(0, 2, 0, 0))
-        table.add_column("method", style="bold", no_wrap=True)
-        table.add_column("kind", style="magenta", no_wrap=True)
-        table.add_column("request → response", style="cyan", overflow="fold")
-        for r in rows:
-            table.add_row(visible(r["method"]), r["kind"], visible(f"{r['request']} → {r['response']}"))
-        console.print(table)
+        print_aligned(
+            console,
+            [[visible(r["method"]), r["kind"], visible(f"{r['request']} → {r['response']}")] for r in rows],
+            styles=("bold", "magenta", "cyan"),
+            header=("method", "kind", "request → response"),
+        )
     else:
         for r in rows:
             console.print(Text(visible(r["service"]), style="bold"), soft_wrap=True)

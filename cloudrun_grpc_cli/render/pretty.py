@@ -72,7 +72,8 @@ def make_console(out: IO[str], *, color: bool, width: int | None = None) -> Cons
         force_terminal=color,
         no_color=not color,
         highlight=color,
-        soft_wrap=False,
+        # Never a newline the text did not have, never a crop: the terminal wraps long lines.
+        soft_wrap=True,
         width=width,
         emoji=False,
     )

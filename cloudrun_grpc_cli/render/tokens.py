@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
 from ..core.auth.jwt import expiry_phrase
-from .claims import claims_table, describe_time
+from .claims import describe_time, print_claims
+from .columns import print_aligned
 from .env import Environment
 from .pretty import make_console
+from .safetext import visible
 
 
 def _expiry(left: float) -> Text:
@@ -21,32 +22,27 @@ def _expiry(left: float) -> Text:
 
 def print_token_summary(env: Environment, s: dict[str, Any]) -> None:
     console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
-    table = Table(show_header=False, box=None, padding=(0, 1))
-    table.add_column(style="cyan", no_wrap=True)
-    table.add_column(overflow="fold")
     aud = s["audience"]
     aud_text = str(aud)
     if not s["audience_bound"]:
         aud_text += "  (a gcloud user's token: its audience is the OAuth client, not chosen)"
-    rows = [
-        ("source", s["source"]),
-        ("email", s["email"] or "(no email claim)"),
-        ("audience", aud_text),
-        ("issuer", s["issuer"]),
-        ("issued", describe_time("iat", s["issued_at"]) if s["issued_at"] else "unknown"),
-    ]
-    for k, v in rows:
-        table.add_row(k, str(v))
     left = s["expires_in"]
-    table.add_row("expiry", Text("no expiry", style="yellow") if left is None else _expiry(left))
-    console.print(table)
+    rows: list[tuple[str, str | Text]] = [
+        ("source", visible(str(s["source"]))),
+        ("email", visible(str(s["email"] or "(no email claim)"))),
+        ("audience", visible(aud_text)),
+        ("issuer", visible(str(s["issuer"]))),
+        ("issued", describe_time("iat", s["issued_at"]) if s["issued_at"] else "unknown"),
+        ("expiry", Text("no expiry", style="yellow") if left is None else _expiry(left)),
+    ]
+    print_aligned(console, rows, styles=("cyan", ""), indent=1)
 
 
 def print_decoded(env: Environment, doc: dict[str, Any]) -> None:
     console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
-    console.print(claims_table(doc["header"], title="header"))
+    print_claims(console, doc["header"], title="header")
     console.print()
-    console.print(claims_table(doc["claims"], title="claims"))
+    print_claims(console, doc["claims"], title="claims")
     exp = doc["claims"].get("exp")
     if isinstance(exp, (int, float)):
         console.print()
