@@ -77,7 +77,12 @@ def test_server_process_killed_mid_stream() -> None:
         assert proc.stdout is not None
         first = [proc.stdout.readline() for _ in range(3)]
         server.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=60)
+        # Read on through the same buffered reader: communicate() reads the pipe's fd
+        # directly and would lose what readline() had already buffered.
+        out = proc.stdout.read()
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
     finally:
         stop_process(server)
     assert proc.returncode == 64 + 14, err

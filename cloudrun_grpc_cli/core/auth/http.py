@@ -2,7 +2,7 @@
 
 One `BoundedSession` serves one mint — every request google-auth makes for
 it (token endpoint, STS, IAM Credentials, the metadata server) and the
-generateIdToken call. It bounds them all (DESIGN.md, README "Security"):
+generateIdToken call. It bounds them all (README "Security"):
 
 - time: a connection within `connect` seconds (10 s), and the whole mint
   within `total` seconds (30 s) — each request's timeout is what is left of
