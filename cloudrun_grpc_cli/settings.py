@@ -30,6 +30,7 @@ class ChannelSettings(NamedTuple):
     retries: int = 0
     retry_on: tuple[str, ...] = ()
     reflection_timeout: float = 10.0
+    proxy: str | None = None  # --proxy: an HTTP CONNECT proxy URL (else the proxy variables)
 
 
 class AuthSettings(NamedTuple):
@@ -52,6 +53,10 @@ class AuthSettings(NamedTuple):
     # One mint, every request it takes (token endpoint, STS, IAM Credentials,
     # metadata server), in seconds; a connection within min(10 s, this).
     mint_timeout: float = 30.0
+    # --auth-header: the header that carries the token; None: authorization, or
+    # x-serverless-authorization with serverless_auth (its short form).
+    auth_header: str | None = None
+    proxy: str | None = None  # --proxy for the HTTP requests of minting (token endpoint, IAM, STS)
 
 
 class OutputSettings(NamedTuple):
@@ -71,11 +76,21 @@ class SchemaSettings(NamedTuple):
     schema_cache: bool = True
 
 
+class CloudRunSettings(NamedTuple):
+    """Where `run://` targets are looked up (the Cloud Run Admin API v2)."""
+
+    project: str | None = None  # --project; else gcloud's settings
+    region: str | None = None  # --region; else gcloud's settings
+    run_api: str | None = None  # --run-api; None: https://run.googleapis.com
+    resolve_cache: bool = True  # read and write the 5-minute resolution cache
+
+
 class Settings(NamedTuple):
     channel: ChannelSettings = ChannelSettings()
     auth: AuthSettings = AuthSettings()
     output: OutputSettings = OutputSettings()
     schema: SchemaSettings = SchemaSettings()
+    cloudrun: CloudRunSettings = CloudRunSettings()
     # The crgrpc cache directory (tokens/, schema/); None: $XDG_CACHE_HOME/crgrpc.
     cache_dir: Path | None = None
     # The config file's named targets (a hint lists them when a bare name fails DNS).
