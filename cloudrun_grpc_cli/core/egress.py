@@ -247,27 +247,9 @@ def proxy_refused(proxy: Proxy, destination: str, details: str) -> ConnectError:
     return ConnectError(what, reason=f"proxy: {reason}", details=SECRETS.scrub(details))
 
 
-def refusal_in(exc: BaseException | None) -> ConnectError | None:
-    """The proxy refusal anywhere in exc's chain (google-auth wraps requests' errors)."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, ProxyRefusedMixin):
-            return exc.error
-        for arg in getattr(exc, "args", ()):
-            if isinstance(arg, ProxyRefusedMixin):
-                return arg.error
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-class ProxyRefusedMixin:
-    error: ConnectError
-
-
-def _ca_bundle() -> str | None:
-    """requests' own CA bundle variables (read here: EgressSession does not trust the
-    environment for proxies, which it decides itself)."""
+def ca_bundle() -> str | None:
+    """requests' own CA bundle variables (read here: the sessions do not trust the
+    environment for proxies, which this module decides)."""
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         value = os.environ.get(name, "").strip()
         if value:
@@ -275,23 +257,55 @@ def _ca_bundle() -> str | None:
     return None
 
 
+def route(url: str, explicit: str | None) -> tuple[Proxy | None, dict[str, str]]:
+    """The proxy of an HTTP request to url, and requests' `proxies` saying exactly that."""
+    proxy = http_proxy(url, explicit)
+    return proxy, ({"http": proxy.url, "https": proxy.url} if proxy else {})
+
+
+def _destination(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    return f"{host}:{port}"
+
+
+def refusal(proxy: Proxy | None, url: str, exc: BaseException) -> ConnectError | None:
+    """requests' error for a request through proxy, as the proxy's refusal (or None: the
+    error is not the proxy's)."""
+    import requests
+
+    if proxy is None:
+        return None
+    if isinstance(exc, requests.exceptions.ProxyError) or (
+        isinstance(exc, requests.exceptions.ConnectionError)
+        and not isinstance(exc, requests.exceptions.Timeout)
+    ):
+        return proxy_refused(proxy, _destination(url), str(exc))
+    return None
+
+
+def check_answer(proxy: Proxy | None, url: str, status: int) -> None:
+    """A 407 to a forwarded request is the proxy's own refusal."""
+    if proxy is not None and status == 407:
+        raise proxy_refused(proxy, _destination(url), "response code 407")
+
+
 @functools.cache
 def _session_class() -> type[requests.Session]:
     import requests
 
-    class ProxyRefused(requests.exceptions.ProxyError, ProxyRefusedMixin):
-        def __init__(self, error: ConnectError) -> None:
-            super().__init__(error.message)
-            self.error = error
-
     class EgressSession(requests.Session):
         explicit: str | None = None
-        direct = False
 
         def __init__(self) -> None:
             super().__init__()
             self.trust_env = False  # proxies are decided here; netrc is never read
-            bundle = _ca_bundle()
+            bundle = ca_bundle()
             if bundle:
                 self.verify = bundle
 
@@ -299,32 +313,25 @@ def _session_class() -> type[requests.Session]:
             self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
         ) -> requests.Response:
             text = url.decode() if isinstance(url, bytes) else url
-            proxy = None if self.direct else http_proxy(text, self.explicit)
-            kwargs["proxies"] = {"http": proxy.url, "https": proxy.url} if proxy else {}
-            destination = urllib.parse.urlsplit(text).netloc.rsplit("@", 1)[-1]
+            proxy, kwargs["proxies"] = route(text, self.explicit)
             try:
                 response = super().request(method, url, *args, **kwargs)
-            except requests.exceptions.ProxyError as exc:
-                if proxy is None or isinstance(exc, ProxyRefusedMixin):
-                    raise
-                raise ProxyRefused(proxy_refused(proxy, destination, str(exc))) from None
-            except requests.exceptions.ConnectionError as exc:
-                if proxy is None:
-                    raise
-                raise ProxyRefused(proxy_refused(proxy, destination, str(exc))) from None
-            if proxy is not None and response.status_code == 407:
-                raise ProxyRefused(proxy_refused(proxy, destination, "response code 407"))
+            except requests.exceptions.RequestException as exc:
+                refused = refusal(proxy, text, exc)
+                if refused is not None:
+                    raise refused from None
+                raise
+            check_answer(proxy, text, response.status_code)
             return response
 
     return EgressSession
 
 
-def session(explicit: str | None = None, *, direct: bool = False) -> requests.Session:
-    """A requests Session whose every request goes through this module's proxy decision
-    (direct: never through a proxy; for the metadata server)."""
+def session(explicit: str | None = None) -> requests.Session:
+    """A requests Session whose every request goes through this module's proxy decision;
+    a proxy that refuses raises ConnectError (exit 4)."""
     s = _session_class()()
     s.explicit = explicit  # type: ignore[attr-defined]
-    s.direct = direct  # type: ignore[attr-defined]
     return s
 
 

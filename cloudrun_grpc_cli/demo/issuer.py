@@ -4,14 +4,16 @@ A threaded http.server on 127.0.0.1 (port 0) signing RS256 tokens with keys
 generated at run time (google-auth's RSASigner and jwt.encode). It serves
 only what the demo's service-account key needs:
 
-- the OAuth token endpoint, POST /token: the JWT-bearer grant with a
-  `target_audience` (a service-account key's assertion, checked against the
-  key's public key) → {"id_token"};
+- the OAuth token endpoint, POST /token: the JWT-bearer grant of a
+  service-account key's assertion (checked against the key's public key),
+  with a `target_audience` → {"id_token"}, or with a `scope` → an OAuth
+  access token (`access_tokens` maps each to its principal: the Cloud Run
+  Admin API stand-in, demo/runapi.py, checks the tokens it is sent);
 - certs: GET /oauth2/v1/certs (PEM map) and /oauth2/v3/certs (JWKS), for the
   Echo service's token check.
 
-Every request is recorded (method, path, query, headers, body), so the demo
-can count how often a token was minted. The tests extend this issuer with
+Every request is recorded (method, path, query, headers, body), and
+`id_tokens` counts the ID tokens minted, so the demo can say how often. The tests extend this issuer with
 the other Google endpoints crgrpc's auth talks to (tests/support/issuer.py).
 """
 
@@ -148,6 +150,8 @@ class Issuer:
     kid: str = "issuer-key-1"
     requests: list[Recorded] = field(default_factory=list)
     service_accounts: dict[str, dict[str, str]] = field(default_factory=dict)  # email → {kid: PEM}
+    access_tokens: dict[str, str] = field(default_factory=dict)  # token → principal
+    id_tokens: int = 0  # ID tokens minted through the token endpoint
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -335,15 +339,32 @@ class Issuer:
             )
         return self._jwt_bearer(email, claims)
 
+    def _access_token(self, principal: str) -> str:
+        import secrets
+
+        token = "ya29.test-" + secrets.token_urlsafe(24)
+        with self._lock:
+            self.access_tokens[token] = principal
+        return token
+
     def _jwt_bearer(self, email: str, claims: dict[str, Any]) -> _Answer:
-        """The answer to a verified service-account assertion: an ID token for its audience."""
+        """The answer to a verified service-account assertion: an ID token for its
+        target_audience, or an access token for its scope."""
         if not claims.get("target_audience"):
+            if not claims.get("scope"):
+                return self._json(
+                    400,
+                    {"error": "invalid_scope", "error_description": "no scope and no target_audience"},
+                )
             return self._json(
-                400,
+                200,
                 {
-                    "error": "invalid_request",
-                    "error_description": "this issuer mints ID tokens only (target_audience)",
+                    "access_token": self._access_token(email),
+                    "expires_in": self.lifetime,
+                    "token_type": "Bearer",
                 },
             )
         token = self.id_token(str(claims["target_audience"]), email=email, sub="1234567890")
+        with self._lock:
+            self.id_tokens += 1
         return self._json(200, {"id_token": token})

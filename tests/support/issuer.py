@@ -88,7 +88,6 @@ class Issuer(demo.Issuer):
     failures: dict[str, tuple[int, Any]] = field(default_factory=dict)  # path → (status, body)
     denied: set[str] = field(default_factory=set)  # principals refused by IAM (403)
     refresh_tokens: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    access_tokens: dict[str, str] = field(default_factory=dict)  # token → principal
     minted: list[str] = field(default_factory=list)  # every ID token issued
 
     def start(self) -> Issuer:
@@ -113,12 +112,6 @@ class Issuer(demo.Issuer):
         )
         with self._lock:
             self.minted.append(token)
-        return token
-
-    def _access_token(self, principal: str) -> str:
-        token = "ya29.test-" + secrets.token_urlsafe(24)
-        with self._lock:
-            self.access_tokens[token] = principal
         return token
 
     # --- credentials files -----------------------------------------------------------
@@ -254,18 +247,6 @@ class Issuer(demo.Issuer):
                 "https://www.googleapis.com/auth/cloud-platform",
                 "token_type": "Bearer",
                 "id_token": self.id_token(client_id, email=email, sub="109876543210"),
-            },
-        )
-
-    def _jwt_bearer(self, email: str, claims: dict[str, Any]) -> _Answer:
-        if claims.get("target_audience"):
-            return super()._jwt_bearer(email, claims)
-        return self._json(
-            200,
-            {
-                "access_token": self._access_token(email),
-                "expires_in": self.lifetime,
-                "token_type": "Bearer",
             },
         )
 

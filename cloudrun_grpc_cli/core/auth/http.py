@@ -10,8 +10,10 @@ generateIdToken call. It bounds them all (README "Security"):
   an endpoint trickling bytes cannot stretch it;
 - size: an answer is read as a stream and cut at `max_bytes` (1 MiB);
 
-and turns what goes wrong into one short reason naming the endpoint (its URL
-without the query): "connection refused", "no answer within 30 s", "answer
+goes through core.egress's proxy decision (--proxy or the proxy variables;
+the metadata server always direct; a proxy that refuses is egress's
+ConnectError, exit 4, raised as it is), and turns what goes wrong into one
+short reason naming the endpoint (its URL without the query): "connection refused", "no answer within 30 s", "answer
 larger than 1 MiB". Each exchange is recorded (`exchanges`, `last`) for the
 caller to explain a failure, and the secrets sent and received are handed to
 `scrub.remember`. Imports requests: load it only when minting.
@@ -250,8 +252,15 @@ def connection_problem(exc: BaseException, bounds: HttpBounds) -> str:
 class BoundedSession(requests.Session):
     """A requests.Session bounded in time and size for one mint (module docstring)."""
 
-    def __init__(self, bounds: HttpBounds | None = None) -> None:
+    def __init__(self, bounds: HttpBounds | None = None, *, proxy: str | None = None) -> None:
+        from .. import egress
+
         super().__init__()
+        self.proxy = proxy  # --proxy; None: the proxy variables
+        self.trust_env = False  # proxies are core.egress's decision; netrc is never read
+        bundle = egress.ca_bundle()
+        if bundle:
+            self.verify = bundle
         self.bounds = bounds or HttpBounds()
         self.deadline = time.monotonic() + self.bounds.total
         self.exchanges: list[Exchange] = []
@@ -286,8 +295,12 @@ class BoundedSession(requests.Session):
         kwargs["timeout"] = (min(self.bounds.connect, wait), wait)
         kwargs["stream"] = True
         kwargs.setdefault("allow_redirects", False)
+        from .. import egress
+
+        proxy, kwargs["proxies"] = egress.route(url_s, self.proxy)
         try:
             resp = super().request(method, url, *args, **kwargs)
+            egress.check_answer(proxy, url_s, resp.status_code)
             ex.status = resp.status_code
             ex.content_type = resp.headers.get("content-type", "").split(";")[0].strip().lower()
             ex.body = self._read(resp, ex)
@@ -295,6 +308,10 @@ class BoundedSession(requests.Session):
                 ex.problem = f"no answer within {self.bounds.total:g} s"
                 raise EndpointError(ex.url, ex.problem)
         except requests.RequestException as exc:
+            refused = egress.refusal(proxy, url_s, exc)
+            if refused is not None:
+                ex.problem = refused.message
+                raise refused from None
             ex.problem = (
                 f"no answer within {self.bounds.total:g} s"
                 if self._watch.fired
@@ -355,9 +372,11 @@ def _remember_answer(ex: Exchange) -> None:
             scrub.remember(word)
 
 
-def google_request(bounds: HttpBounds | None = None) -> tuple[Any, BoundedSession]:
+def google_request(
+    bounds: HttpBounds | None = None, *, proxy: str | None = None
+) -> tuple[Any, BoundedSession]:
     """google-auth's Request over a new BoundedSession, and that session."""
     from google.auth.transport.requests import Request
 
-    session = BoundedSession(bounds)
+    session = BoundedSession(bounds, proxy=proxy)
     return Request(session=session), session

@@ -1,4 +1,4 @@
-"""Minting ID tokens with google-auth, one callable per kind of credentials.
+"""Minting ID tokens and access tokens with google-auth, one callable per kind of credentials.
 
 Owns every use of google-auth for minting: service-account keys (JWT-bearer
 grant to the key's token_uri), a gcloud user's refresh token, the metadata
@@ -8,9 +8,12 @@ imported inside the functions only, so that importing this module is free and
 a token-cache hit never loads it.
 
 Every mint runs over its own bounded HTTP transport (`http.BoundedSession`:
-10 s to connect, 30 s in all, answers cut at 1 MiB), and every message built
-from what an endpoint answered goes through `scrub.scrub` (no request secret
-in any error).
+10 s to connect, 30 s in all, answers cut at 1 MiB, through core.egress's proxy
+decision: --proxy or the proxy variables, the metadata server always direct),
+and every message built from what an endpoint answered goes through
+`scrub.scrub` (no request secret in any error). `AccessMint` mints the OAuth
+access token (scope cloud-platform) of the same credentials, for the Cloud Run
+Admin API.
 """
 
 from __future__ import annotations
@@ -54,11 +57,11 @@ def google_reason(exc: BaseException) -> str:
 class Transport:
     """The bounded transport of one mint: google-auth's Request and the session under it."""
 
-    def __init__(self, timeout: float | None) -> None:
+    def __init__(self, timeout: float | None, proxy: str | None = None) -> None:
         from .http import HttpBounds, google_request
 
         bounds = HttpBounds.within(timeout) if timeout else HttpBounds()
-        self.request, self.session = google_request(bounds)
+        self.request, self.session = google_request(bounds, proxy=proxy)
 
     def __enter__(self) -> Transport:
         return self
@@ -100,9 +103,12 @@ def _refresh(
     timeout: float | None,
     expect: str | None = None,
     endpoint_hint: str = "",
+    proxy: str | None = None,
+    kind: str = "an ID token",
 ) -> Exchange | None:
-    """Refresh creds over a bounded transport; the last exchange, for what it answered."""
-    with Transport(timeout) as transport:
+    """Refresh creds over a bounded transport; the last exchange, for what it answered.
+    A proxy that refuses is core.egress's ConnectError (exit 4), raised as it is."""
+    with Transport(timeout, proxy) as transport:
         try:
             creds.refresh(transport.request)
         except CrgrpcError:
@@ -110,7 +116,7 @@ def _refresh(
         except Exception as exc:  # google-auth meets odd answers with TypeError & co. too
             reason, misbehaved = transport.failure(exc, expect)
             raise CredentialsError(
-                f"{what}: could not mint an ID token: {reason}",
+                f"{what}: could not mint {kind}: {reason}",
                 *((endpoint_hint,) if misbehaved and endpoint_hint else hints),
             ) from exc
         return transport.session.last
@@ -155,11 +161,13 @@ class KeyFileMint:
         info: Mapping[str, Any],
         what: str,
         timeout: float | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.audience = audience
         self.info = info
         self.what = what
         self.timeout = timeout
+        self.proxy = proxy
         self._creds: Any = None
 
     def _load(self) -> Any:
@@ -186,6 +194,7 @@ class KeyFileMint:
             timeout=self.timeout,
             expect="id_token",
             endpoint_hint=_TOKEN_URI_HINT,
+            proxy=self.proxy,
         )
         return str(self._creds.token)
 
@@ -209,11 +218,17 @@ class AuthorizedUserMint:
     """The refresh_token grant of a gcloud user; its id_token's aud is the OAuth client."""
 
     def __init__(
-        self, info: Mapping[str, Any], *, what: str, timeout: float | None = None
+        self,
+        info: Mapping[str, Any],
+        *,
+        what: str,
+        timeout: float | None = None,
+        proxy: str | None = None,
     ) -> None:
         self.info = info
         self.what = what
         self.timeout = timeout
+        self.proxy = proxy
         self._creds: Any = None
 
     def __call__(self) -> str:
@@ -232,6 +247,7 @@ class AuthorizedUserMint:
             timeout=self.timeout,
             expect="access_token",
             endpoint_hint=_TOKEN_URI_HINT,
+            proxy=self.proxy,
         )
         token = getattr(self._creds, "id_token", None)
         if not token:
@@ -458,7 +474,9 @@ class GenerateIdTokenMint:
         include_email: bool,
         delegates: Sequence[str] = (),
         timeout: float | None = None,
+        proxy: str | None = None,
     ) -> None:
+        self.proxy = proxy
         self.source = source
         self.target = target
         self.audience = audience
@@ -486,7 +504,7 @@ class GenerateIdTokenMint:
         creator = f"the caller needs roles/iam.serviceAccountOpenIdTokenCreator on {self.target}"
         endpoint_hint = "set the endpoint with --iam-endpoint"
         what = f"generateIdToken for {self.target}"
-        with _quiet_metadata_logger(), Transport(self.timeout) as transport:
+        with _quiet_metadata_logger(), Transport(self.timeout, self.proxy) as transport:
             headers: dict[str, str] = {}
             try:
                 self._creds.before_request(transport.request, "POST", self.url, headers)
@@ -527,3 +545,81 @@ class GenerateIdTokenMint:
                 f"{what}: {last.url} {last.answered} without a token", endpoint_hint
             )
         return token
+
+
+# --- OAuth access tokens (scope cloud-platform), for the Cloud Run Admin API ------------
+
+
+def impersonated_access_credentials(
+    source: SourceCredentials, target: str, endpoint: str, delegates: Sequence[str] = ()
+) -> Any:
+    """google-auth's impersonated credentials: generateAccessToken at endpoint as target."""
+    from google.auth import impersonated_credentials
+
+    return impersonated_credentials.Credentials(
+        source_credentials=source.build(),
+        target_principal=target,
+        target_scopes=[CLOUD_PLATFORM],
+        delegates=list(delegates) or None,
+        iam_endpoint_override=(
+            f"{endpoint.rstrip('/')}/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
+        ),
+    )
+
+
+class AccessMint:
+    """An OAuth access token (scope cloud-platform) of one set of credentials: a
+    credentials dict (a key's, ADC of each type), impersonation of a service account, or
+    the metadata server. Returns (token, expiry as epoch seconds)."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        info: Mapping[str, Any] | None = None,
+        metadata: bool = False,
+        impersonate: tuple[SourceCredentials, str, str, Sequence[str]] | None = None,
+        proxy: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.what = what
+        self.info = info
+        self.metadata = metadata
+        self.impersonate = impersonate  # (source, target, IAM endpoint, delegates)
+        self.proxy = proxy
+        self.timeout = timeout
+        self._creds: Any = None
+
+    def _build(self) -> Any:
+        if self.impersonate is not None:
+            source, target, endpoint, delegates = self.impersonate
+            return impersonated_access_credentials(source, target, endpoint, delegates)
+        return SourceCredentials(self.what, info=self.info, metadata=self.metadata).build()
+
+    def __call__(self) -> tuple[str, float | None]:
+        import datetime as dt
+
+        if self._creds is None:
+            self._creds = self._build()
+        with _quiet_metadata_logger():
+            if self.metadata or (self.impersonate is not None and self.impersonate[0].metadata):
+                sync_metadata_host()
+            _refresh(
+                self._creds,
+                self.what,
+                timeout=self.timeout,
+                expect="access_token",
+                endpoint_hint=_SOURCE_HINT,
+                proxy=self.proxy,
+                kind="an access token",
+            )
+        token = getattr(self._creds, "token", None)
+        if not token:
+            raise CredentialsError(f"{self.what}: google-auth returned no access token")
+        expiry = getattr(self._creds, "expiry", None)
+        when = (
+            expiry.replace(tzinfo=dt.timezone.utc).timestamp()
+            if isinstance(expiry, dt.datetime)
+            else None
+        )
+        return str(token), when

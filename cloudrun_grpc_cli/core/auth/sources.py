@@ -24,6 +24,7 @@ from .cache import TokenCache
 from .jwt import humanize_delta
 from .minting import (
     DEFAULT_IAM_ENDPOINT,
+    AccessMint,
     AuthorizedUserMint,
     GenerateIdTokenMint,
     KeyFileMint,
@@ -39,6 +40,10 @@ from .token import IdToken, MintingProvider, StaticProvider, TokenProvider
 
 AUTHORIZATION = "authorization"
 SERVERLESS_AUTHORIZATION = "x-serverless-authorization"
+PROXY_AUTHORIZATION = "proxy-authorization"
+# The headers that may carry the token (--auth-header): Cloud Run reads the first two
+# (x-serverless-authorization first); IAP reads proxy-authorization before authorization.
+AUTH_HEADERS = (AUTHORIZATION, SERVERLESS_AUTHORIZATION, PROXY_AUTHORIZATION)
 ADC_FILE_NAME = "application_default_credentials.json"
 _ADC_TYPES = (
     "service_account",
@@ -50,7 +55,22 @@ _KEY_HINT = "a service-account key is the JSON file from `gcloud iam service-acc
 
 
 def header_for(auth: AuthSettings) -> str:
-    return SERVERLESS_AUTHORIZATION if auth.serverless_auth else AUTHORIZATION
+    """The header that carries the token: --auth-header, else x-serverless-authorization
+    with --serverless-auth (its short form), else authorization."""
+    chosen = (auth.auth_header or "").strip().lower()
+    if not chosen:
+        return SERVERLESS_AUTHORIZATION if auth.serverless_auth else AUTHORIZATION
+    if chosen not in AUTH_HEADERS:
+        raise UsageError(
+            f"unknown --auth-header {auth.auth_header!r}",
+            "use " + ", ".join(AUTH_HEADERS[:-1]) + f" or {AUTH_HEADERS[-1]}",
+        )
+    if auth.serverless_auth and chosen != SERVERLESS_AUTHORIZATION:
+        raise UsageError(
+            f"--serverless-auth conflicts with --auth-header {chosen}",
+            "--serverless-auth is --auth-header x-serverless-authorization: give one of them",
+        )
+    return chosen
 
 
 def iam_endpoint(auth: AuthSettings) -> str | None:
@@ -128,10 +148,31 @@ def static_provider(auth: AuthSettings) -> StaticProvider:
 # --- credentials files -----------------------------------------------------------------
 
 
+_READ: dict[tuple[object, ...], str] = {}
+
+
+def _read_once(path: Path) -> str:
+    """The file's text, read once per process for as long as it is unchanged: a run://
+    target reads --key-file for the Admin API and for the ID token, and a pipe (<(…))
+    can be read only once."""
+    import os
+    import stat
+
+    st = os.stat(path)
+    key: tuple[object, ...] = (
+        (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        if stat.S_ISREG(st.st_mode)
+        else (str(path), "special")
+    )
+    if key not in _READ:
+        _READ[key] = path.read_text(encoding="utf-8")
+    return _READ[key]
+
+
 def read_credentials_file(path: Path, what: str) -> dict[str, Any]:
     """A credentials JSON object, or CredentialsError saying what is wrong with the file."""
     try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
+        text = _read_once(Path(path).expanduser())
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CredentialsError(f"cannot read {what} {path}: {reason}") from None
@@ -259,7 +300,7 @@ def adc_provider(
         _require(info, ("client_email", "private_key", "token_uri"), adc.origin, adc.path)
         return MintingProvider(
             source=f"ADC service_account {info['client_email']}",
-            mint=KeyFileMint(audience, info=info, what=where, timeout=auth.mint_timeout),
+            mint=KeyFileMint(audience, info=info, what=where, timeout=auth.mint_timeout, proxy=auth.proxy),
             identity=key_identity(info),
             audience=audience,
             header=header,
@@ -269,7 +310,7 @@ def adc_provider(
         _require(info, ("client_id", "client_secret", "refresh_token"), adc.origin, adc.path)
         return MintingProvider(
             source="ADC authorized_user (gcloud user; aud is the OAuth client, not chosen)",
-            mint=AuthorizedUserMint(info, what=where, timeout=auth.mint_timeout),
+            mint=AuthorizedUserMint(info, what=where, timeout=auth.mint_timeout, proxy=auth.proxy),
             identity=f"authorized_user:{info['client_id']}:{_digest(info['refresh_token'])}",
             audience=audience,
             header=header,
@@ -304,6 +345,7 @@ def adc_provider(
             include_email=auth.include_email,
             delegates=delegates,
             timeout=auth.mint_timeout,
+            proxy=auth.proxy,
         ),
         identity=f"{adc.kind}:{_digest(info)}:{endpoint}:{auth.include_email}",
         audience=audience,
@@ -338,32 +380,36 @@ def _need_audience(audience: str | None, what: str) -> str:
     return audience
 
 
+def _impersonation_source(auth: AuthSettings) -> tuple[SourceCredentials, str, str]:
+    """The source credentials of --impersonate-service-account: (source, described, identity)."""
+    target = auth.impersonate_service_account
+    if auth.key_file is not None:
+        info = read_key_file(auth.key_file)  # read once: it may be a pipe (<(…))
+        source = SourceCredentials(f"--key-file {auth.key_file}", info=info)
+        return source, f"service-account key {auth.key_file}", key_identity(info)
+    tried: list[str] = []
+    adc = find_adc(tried)
+    if adc is not None:
+        source = SourceCredentials(f"{adc.origin} {adc.path}", info=adc.info)
+        return source, f"ADC {adc.kind}", f"adc:{_digest(adc.info)}"
+    if metadata_server_available(auth.metadata_timeout):
+        source = SourceCredentials("metadata server", metadata=True)
+        return source, "metadata server", f"metadata:{metadata_host()}"
+    tried.append("metadata server")
+    raise CredentialsError(
+        f"--impersonate-service-account {target} needs source credentials; none found "
+        f"(tried: {', '.join(tried)})",
+        "add --key-file, or run `gcloud auth application-default login`",
+    )
+
+
 def _impersonation_provider(
     auth: AuthSettings, audience: str, header: str, cache: TokenCache | None
 ) -> MintingProvider:
     target = auth.impersonate_service_account
     assert target
     endpoint = iam_endpoint(auth) or DEFAULT_IAM_ENDPOINT
-    if auth.key_file is not None:
-        info = read_key_file(auth.key_file)  # read once: it may be a pipe (<(…))
-        source = SourceCredentials(f"--key-file {auth.key_file}", info=info)
-        via, identity = f"service-account key {auth.key_file}", key_identity(info)
-    else:
-        tried: list[str] = []
-        adc = find_adc(tried)
-        if adc is not None:
-            source = SourceCredentials(f"{adc.origin} {adc.path}", info=adc.info)
-            via, identity = f"ADC {adc.kind}", f"adc:{_digest(adc.info)}"
-        elif metadata_server_available(auth.metadata_timeout):
-            source = SourceCredentials("metadata server", metadata=True)
-            via, identity = "metadata server", f"metadata:{metadata_host()}"
-        else:
-            tried.append("metadata server")
-            raise CredentialsError(
-                f"--impersonate-service-account {target} needs source credentials; none found "
-                f"(tried: {', '.join(tried)})",
-                "add --key-file, or run `gcloud auth application-default login`",
-            )
+    source, via, identity = _impersonation_source(auth)
     return MintingProvider(
         source=f"impersonating {target} (source: {via})",
         mint=GenerateIdTokenMint(
@@ -373,6 +419,7 @@ def _impersonation_provider(
             endpoint=endpoint,
             include_email=auth.include_email,
             timeout=auth.mint_timeout,
+            proxy=auth.proxy,
         ),
         identity=f"impersonate:{target}:{endpoint}:{auth.include_email}:{identity}",
         audience=audience,
@@ -407,6 +454,7 @@ def resolve(
                     info=info,  # read once: --key-file may be a pipe (<(…))
                     what=f"--key-file {auth.key_file}",
                     timeout=auth.mint_timeout,
+                    proxy=auth.proxy,
                 ),
                 identity=key_identity(info),
                 audience=aud,
@@ -431,3 +479,154 @@ def build_provider(
 ) -> tuple[TokenProvider | None, list[str]]:
     """The provider for `token print|show` (no channel rules) and the sources tried."""
     return resolve(auth, audience, cache_dir=cache_dir)
+
+
+# --- OAuth access tokens: the Cloud Run Admin API ------------------------------------------
+
+ACCESS_MARGIN = 60  # an access token is minted again this long before it expires
+
+
+class AccessProvider:
+    """An OAuth access token (scope cloud-platform) of the credentials a call uses, minted
+    on first use and reused in memory (never written to disk: it is worth more than an ID
+    token). `identity` names the credentials without a secret (the resolution cache key);
+    `email` is the identity's email when the credentials name it."""
+
+    def __init__(
+        self, *, source: str, identity: str, email: str | None, mint: AccessMint
+    ) -> None:
+        self.source = source
+        self.identity = identity
+        self.email = email
+        self.mints = 0
+        self._mint = mint
+        self._token: str | None = None
+        self._expiry: float | None = None
+
+    def get(self) -> str:
+        import time
+
+        from ..secrets import SECRETS
+
+        if self._token is not None and (
+            self._expiry is None or self._expiry - time.time() > ACCESS_MARGIN
+        ):
+            return self._token
+        token, expiry = self._mint()
+        self.mints += 1
+        SECRETS.add(token)
+        self._token, self._expiry = token, expiry
+        return token
+
+
+def _adc_access(adc: AdcFile, auth: AuthSettings) -> AccessProvider:
+    info, where = adc.info, f"{adc.origin} {adc.path}"
+    identity = f"access:{adc.kind}:{_digest(info)}"
+    if adc.kind == "service_account":
+        _require(info, ("client_email", "private_key", "token_uri"), adc.origin, adc.path)
+        return AccessProvider(
+            source=f"ADC service_account {info['client_email']}",
+            identity=identity,
+            email=str(info["client_email"]),
+            mint=AccessMint(where, info=info, proxy=auth.proxy, timeout=auth.mint_timeout),
+        )
+    if adc.kind == "authorized_user":
+        _require(info, ("client_id", "client_secret", "refresh_token"), adc.origin, adc.path)
+        return AccessProvider(
+            source="ADC authorized_user (gcloud user)",
+            identity=identity,
+            email=None,
+            mint=AccessMint(where, info=info, proxy=auth.proxy, timeout=auth.mint_timeout),
+        )
+    if adc.kind == "impersonated_service_account":
+        target, file_endpoint = _impersonation_target(adc)
+        endpoint = iam_endpoint(auth) or file_endpoint or DEFAULT_IAM_ENDPOINT
+        src = info.get("source_credentials")
+        if not isinstance(src, dict):
+            raise CredentialsError(f"{where} has no source_credentials")
+        delegates = [str(d) for d in info.get("delegates") or []]
+        source = SourceCredentials(f"{where} source_credentials", info=src)
+        return AccessProvider(
+            source=f"ADC impersonated_service_account (impersonating {target})",
+            identity=f"{identity}:{endpoint}",
+            email=target,
+            mint=AccessMint(
+                where, impersonate=(source, target, endpoint, delegates), proxy=auth.proxy,
+                timeout=auth.mint_timeout,
+            ),
+        )
+    # external_account: google-auth's STS exchange, then the impersonation in the file
+    url = info.get("service_account_impersonation_url")
+    wif_target = target_from_impersonation_url(url) if isinstance(url, str) else None
+    wif = dict(info)
+    override = iam_endpoint(auth)
+    if wif_target and override:
+        wif["service_account_impersonation_url"] = (
+            f"{override}/v1/projects/-/serviceAccounts/{wif_target}:generateAccessToken"
+        )
+    return AccessProvider(
+        source="ADC external_account (workload identity federation"
+        + (f" as {wif_target})" if wif_target else ")"),
+        identity=f"{identity}:{override or ''}",
+        email=wif_target,
+        mint=AccessMint(where, info=wif, proxy=auth.proxy, timeout=auth.mint_timeout),
+    )
+
+
+def access_provider(auth: AuthSettings) -> tuple[AccessProvider | None, list[str]]:
+    """The access-token provider of the credentials the call uses, and the sources tried.
+
+    The same order as `resolve`: impersonation, --key-file, ADC, the metadata server. A
+    static ID token (--token, --token-file) has no credentials behind it: then ADC and
+    the metadata server are looked for, as gcloud would.
+    """
+    explicit_sources(auth)  # UsageError on a conflict
+    if auth.impersonate_service_account:
+        target = auth.impersonate_service_account
+        endpoint = iam_endpoint(auth) or DEFAULT_IAM_ENDPOINT
+        source, via, identity = _impersonation_source(auth)
+        return (
+            AccessProvider(
+                source=f"impersonating {target} (source: {via})",
+                identity=f"access:impersonate:{target}:{endpoint}:{identity}",
+                email=target,
+                mint=AccessMint(
+                    f"impersonating {target}",
+                    impersonate=(source, target, endpoint, ()),
+                    proxy=auth.proxy,
+                ),
+            ),
+            ["--impersonate-service-account"],
+        )
+    if auth.key_file is not None:
+        info = read_key_file(auth.key_file)
+        return (
+            AccessProvider(
+                source=f"service-account key {auth.key_file}",
+                identity="access:" + key_identity(info),
+                email=str(info["client_email"]),
+                mint=AccessMint(
+                    f"--key-file {auth.key_file}", info=info, proxy=auth.proxy,
+                    timeout=auth.mint_timeout,
+                ),
+            ),
+            ["--key-file"],
+        )
+    tried: list[str] = []
+    adc = find_adc(tried)
+    if adc is not None:
+        return _adc_access(adc, auth), tried
+    tried.append("metadata server")
+    if metadata_server_available(auth.metadata_timeout):
+        return (
+            AccessProvider(
+                source="metadata server",
+                identity=f"access:metadata:{metadata_host()}",
+                email=None,
+                mint=AccessMint(
+                    "metadata server", metadata=True, proxy=auth.proxy, timeout=auth.mint_timeout
+                ),
+            ),
+            tried,
+        )
+    return None, tried

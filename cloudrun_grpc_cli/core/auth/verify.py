@@ -77,14 +77,17 @@ def parse_certs(data: Any, where: str) -> dict[str, str]:
     )
 
 
-def load_certs(certs: str | None = None) -> dict[str, str]:
-    """Fetch (URL) or read (file) the certs: {kid: PEM}. CredentialsError when it cannot."""
+def load_certs(certs: str | None = None, *, proxy: str | None = None) -> dict[str, str]:
+    """Fetch (URL, through core.egress: --proxy or the proxy variables) or read (file) the
+    certs: {kid: PEM}. CredentialsError when it cannot; a proxy's refusal is exit 4."""
     where = certs_source(certs)
     if where.startswith(("https://", "http://")):
         import requests
 
+        from .. import egress
+
         try:
-            resp = requests.get(where, timeout=_FETCH_TIMEOUT)
+            resp = egress.session(proxy).get(where, timeout=_FETCH_TIMEOUT)
         except requests.RequestException as exc:
             raise CredentialsError(
                 f"could not fetch certs from {where}: {_fetch_reason(exc)}",
@@ -211,10 +214,12 @@ def verify_jwt(
     audience: str | None = None,
     clock_skew: int = 10,
     issuers: Sequence[str] = GOOGLE_ISSUERS,
+    proxy: str | None = None,
 ) -> Verification:
     """Decode, load the certs and run every check. CredentialsError for a non-JWT or certs
     that cannot be loaded; a failed check is ok=False, not an exception."""
     jwt = decode_jwt(token)
     return verify_decoded(
-        jwt, load_certs(certs), audience=audience, issuers=issuers, clock_skew=clock_skew
+        jwt, load_certs(certs, proxy=proxy), audience=audience, issuers=issuers,
+        clock_skew=clock_skew,
     )
