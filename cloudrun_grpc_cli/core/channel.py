@@ -18,7 +18,7 @@ import grpc
 
 from ..errors import ConnectError, UsageError
 from ..settings import ChannelSettings, Header
-from . import grpcadapter
+from . import egress, grpcadapter
 from .rpcerrors import connect_error
 from .secrets import SECRETS, Secrets
 from .target import Target
@@ -86,9 +86,10 @@ def _read_pem(path: Path, what: str, label: bytes) -> bytes:
     return data
 
 
-def fetch_server_certificate(target: Target, timeout: float) -> bytes:
+def fetch_server_certificate(
+    target: Target, timeout: float, proxy: egress.Proxy | None = None
+) -> bytes:
     """The server's own certificate (PEM), for --insecure: trusted exactly for this call."""
-    import socket
     import ssl
 
     assert target.port is not None
@@ -97,7 +98,7 @@ def fetch_server_certificate(target: Target, timeout: float) -> bytes:
     ctx = unverified_tls()
     try:
         with (
-            socket.create_connection((target.host, target.port), timeout=timeout) as sock,
+            egress.connect(target.host, target.port, proxy, timeout) as sock,
             ctx.wrap_socket(sock, server_hostname=target.host) as tls,
         ):
             der = tls.getpeercert(binary_form=True)
@@ -165,11 +166,21 @@ def certificate_name(pem: bytes) -> str | None:
     return str(cns[0].value) if cns else None
 
 
+def channel_proxy(
+    target: Target, settings: ChannelSettings
+) -> tuple[egress.Proxy | None, list[tuple[str, Any]]]:
+    """The proxy the channel goes through (None: direct) and the arguments saying so."""
+    if target.is_unix:
+        return None, [("grpc.enable_http_proxy", 0)]
+    return egress.grpc_channel_options(target.host, target.port, settings.proxy)
+
+
 def channel_options(target: Target, settings: ChannelSettings) -> list[tuple[str, Any]]:
     opts: list[tuple[str, Any]] = [
         ("grpc.enable_retries", 1 if settings.retries > 0 else 0),
         ("grpc.primary_user_agent", f"crgrpc/{_version()}"),
     ]
+    opts.extend(channel_proxy(target, settings)[1])
     if settings.max_msg_size is not None:
         opts.append(("grpc.max_receive_message_length", settings.max_msg_size))
         opts.append(("grpc.max_send_message_length", max(settings.max_msg_size, 4 * 1024 * 1024)))
@@ -212,6 +223,9 @@ class Connection:
         # What the last RPC (reflection's or the call's) was sent with.
         self.last_metadata: list[tuple[str, str | bytes]] = []
         self._user_headers: list[tuple[str, str | bytes]] = list(settings.headers)
+        if target.run is not None:
+            raise UsageError(f"{target.raw} is not resolved: nothing to dial")
+        self.proxy, _ = channel_proxy(target, settings)  # None: direct
         self.channel = self._dial()
 
     def _dial(self) -> grpc.Channel:
@@ -225,7 +239,7 @@ class Connection:
         if (key is None) != (chain is None):
             raise UsageError("--cert and --key go together", "give both for mutual TLS")
         if s.insecure:
-            root = fetch_server_certificate(target, s.connect_timeout)
+            root = fetch_server_certificate(target, s.connect_timeout, self.proxy)
             name = certificate_name(root)
             if name and not s.authority:
                 opts.append(("grpc.ssl_target_name_override", name))
@@ -265,10 +279,22 @@ class Connection:
             return
         if last == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
             details = self._probe_failure()
-            raise connect_error(self.target.address, details, wrong_protocol(self.target, details))
-        raise connect_error(
-            self.target.address, f"connect timeout after {timeout:g}s", "connect timeout"
+            if self.proxy is not None and _proxy_failed(details):
+                raise egress.proxy_refused(self.proxy, self.target.address, details)
+            # The probe of the other protocol dials directly: not through a proxy.
+            other = wrong_protocol(self.target, details) if self.proxy is None else None
+            raise self._through_proxy(connect_error(self.target.address, details, other))
+        raise self._through_proxy(
+            connect_error(
+                self.target.address, f"connect timeout after {timeout:g}s", "connect timeout"
+            )
         )
+
+    def _through_proxy(self, err: ConnectError) -> ConnectError:
+        """err, its message saying which proxy the connection went through."""
+        if self.proxy is not None:
+            err.message = f"{err.message} (through the proxy {self.proxy.described})"
+        return err
 
     def ensure_ready(self) -> None:
         """With --retries, wait (up to --connect-timeout, then exit 4) for a channel
@@ -345,6 +371,14 @@ def _wait_by_subscribe(
     if last in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
         return last
     return None
+
+
+def _proxy_failed(details: str) -> bool:
+    """gRPC's words for a proxy that refused the tunnel or could not be reached."""
+    low = details.lower()
+    return "http proxy returned response code" in low or any(
+        m in low for m in ("connection refused", "dns resolution failed", "name resolution")
+    )
 
 
 def _host_of(authority: str) -> str:

@@ -42,7 +42,13 @@ def explain(err: CrgrpcError) -> CrgrpcError:
         return err
     err.explained = True
     sess = cast("Session", err.session) if _is_session(err.session) else None
-    if isinstance(err, ConnectError):
+    from .cloudrun.errors import RunProblem
+
+    if isinstance(err, RunProblem):
+        err.with_hints(*cloudrun_hints(err))
+    elif isinstance(err, ConnectError) and err.reason.startswith("proxy: "):
+        err.with_hints(*proxy_hints(err.reason.removeprefix("proxy: ")))
+    elif isinstance(err, ConnectError):
         err.with_hints(*_connect_hints(err))
         if sess is not None and err.reason == "DNS resolution failed":
             err.with_hints(*_named_target_hints(sess))
@@ -264,3 +270,140 @@ def _no_token(who: str, plan: AuthPlan) -> Iterator[str]:
     yield "no token was sent (see the note above)" if said else f"no token was sent ({why})"
     if withheld in (None, Withheld.NO_CREDENTIALS, Withheld.NOT_CACHED):
         yield CREDENTIALS_HINT
+
+
+# --- Cloud Run targets, proxies and doctor --------------------------------------------------
+
+RUN_VIEWER = "roles/run.viewer"
+INVOKER = "roles/run.invoker"
+
+
+def gcloud_where(region: str | None, project: str | None) -> str:
+    """` --region R --project P` for a gcloud command (the parts known)."""
+    return (f" --region {region}" if region else " --region REGION") + (
+        f" --project {project}" if project else ""
+    )
+
+
+def member_of(email: str) -> str:
+    """The IAM member of an identity: serviceAccount:… or user:…"""
+    kind = "serviceAccount" if email.endswith(".gserviceaccount.com") else "user"
+    return f"{kind}:{email}"
+
+
+def cloudrun_hints(err: object) -> Iterator[str]:
+    """Hints of a run:// lookup that failed (core.cloudrun.errors)."""
+    from .cloudrun.errors import RunProblem
+
+    assert isinstance(err, RunProblem)
+    service, project, region = err.service, err.project, err.region
+    if err.problem == "location":
+        if "project" in err.missing:
+            yield (
+                "give the project in the target (run://PROJECT/REGION/SERVICE) or with "
+                "--project, or set gcloud's: gcloud config set project PROJECT"
+            )
+        if "region" in err.missing:
+            yield (
+                "give the region in the target (run://REGION/SERVICE) or with --region, "
+                "or set gcloud's: gcloud config set run/region REGION"
+            )
+    elif err.problem == "not-found":
+        yield f"list the services: gcloud run services list{gcloud_where(region, project)}"
+        yield "check the project and region (run://PROJECT/REGION/SERVICE, --project, --region)"
+    elif err.problem == "denied":
+        who = member_of(err.identity) if err.identity else "MEMBER"
+        yield (
+            f"reading the service needs {RUN_VIEWER} (run.services.get): gcloud run services "
+            f"add-iam-policy-binding {service}{gcloud_where(region, project)} "
+            f"--member={who} --role={RUN_VIEWER}"
+        )
+        yield "or pass the service's URL (https://…run.app) as TARGET: that needs no Admin API"
+    elif err.problem == "credentials":
+        yield CREDENTIALS_HINT
+        yield "or pass the service's URL (https://…run.app) as TARGET: that needs no Admin API"
+    elif err.problem == "no-url":
+        yield "the service is still being created: try again when it is ready"
+    else:
+        yield (
+            "check the network and any proxy (--proxy, https_proxy), or point --run-api at "
+            "a reachable Admin API endpoint"
+        )
+        yield "or pass the service's URL (https://…run.app) as TARGET: that needs no Admin API"
+
+
+def proxy_hints(reason: str) -> Iterator[str]:
+    """Hints of a proxy that refused or could not be reached."""
+    if reason.startswith("HTTP 407"):
+        yield (
+            "the proxy wants credentials: --proxy http://USER:PASSWORD@HOST:PORT "
+            "(or the same in https_proxy)"
+        )
+    elif reason.startswith("HTTP 403"):
+        yield "the proxy does not allow this destination: ask its administrators, or list it in no_proxy"
+    elif reason in ("connection refused", "connect timeout", "DNS resolution failed"):
+        yield "check the proxy's host and port (--proxy, https_proxy, grpc_proxy)"
+    else:
+        yield "check the proxy (--proxy, https_proxy, grpc_proxy) and that it may reach this host"
+    yield "no_proxy lists the hosts reached directly (no_proxy='*': every host)"
+
+
+def doctor_hint(check: str, **facts: str) -> str:
+    """The hint of a doctor check's warn, fail or skip (facts: service, region, project…)."""
+    service = facts.get("service") or "SERVICE"
+    where = gcloud_where(facts.get("region"), facts.get("project"))
+    if check == "admin-api":
+        return (
+            "the Admin API checks need a run:// target (run://[[PROJECT/]REGION/]SERVICE) "
+            "or a https://SERVICE-PROJECTNUMBER.REGION.run.app URL"
+        )
+    if check == "credentials":
+        return CREDENTIALS_HINT
+    if check == "service-denied":
+        return f"reading the service needs {RUN_VIEWER} on it or its project"
+    if check == "service-not-ready":
+        return f"see the revision's logs: gcloud run revisions describe {facts.get('revision') or 'REVISION'}{where}"
+    if check == "token":
+        aud = facts.get("audience") or "AUD"
+        return (
+            f"pass --audience {facts.get('accepted') or 'URL'}, or make the service accept "
+            f"{aud}: gcloud run services update {service}{where} --add-custom-audiences {aud}"
+        )
+    if check == "token-withheld":
+        return "send a token: drop --no-auth (or -H), or give a credentials source"
+    if check == "ingress":
+        return f"call from where it is reachable, or: gcloud run services update {service}{where} --ingress all"
+    if check == "invoker":
+        email = facts.get("email")
+        member = member_of(email) if email else "MEMBER"
+        return (
+            f"gcloud run services add-iam-policy-binding {service}{where} "
+            f"--member={member} --role={INVOKER}"
+        )
+    if check == "invoker-group":
+        return f"make sure {facts.get('email') or 'the identity'} is in one of them"
+    if check == "invoker-unreadable":
+        return f"reading the policy needs run.services.getIamPolicy ({RUN_VIEWER})"
+    if check == "invoker-no-email":
+        return "with --impersonate-service-account add --include-email to see the identity"
+    if check == "iap":
+        return (
+            "pass --audience IAP_CLIENT_ID.apps.googleusercontent.com (the IAP OAuth client), "
+            "and --auth-header proxy-authorization to keep authorization for the app"
+        )
+    if check == "http2":
+        return f"gcloud run services update {service}{where} --use-http2"
+    if check == "timeout":
+        return (
+            f"lower --timeout, or raise the service's: gcloud run services update {service}{where} "
+            f"--timeout {facts.get('timeout') or 'SECONDS'}"
+        )
+    if check == "connect":
+        return facts.get("first") or "check the host, the port and any proxy"
+    if check == "reflection":
+        return "give the schema with --protoset FILE (or --proto FILE)"
+    if check == "reflection-failed":
+        return facts.get("first") or "see crgrpc list TARGET for the whole error"
+    if check == "health":
+        return "the server's health check says it is not serving: see its logs"
+    return ""

@@ -1,9 +1,10 @@
 """One connection to a target, as every command uses it: auth plan, channel, schema.
 
 `open_session` is the core's entry point for list, describe, call, completion
-and the demo. Order matters and is the contract: parse, plan auth and mint
-the token (exit 3 before any connection), dial and wait for the connection
-(exit 4), then ask for the schema (exit 5 / 64+N). A failure inside
+and the demo. Order matters and is the contract: parse, resolve a run://
+target through the Cloud Run Admin API (or its cache; exit 2, 3 or 4), plan
+auth and mint the token (exit 3 before any connection), dial and wait for
+the connection (exit 4), then ask for the schema (exit 5 / 64+N). A failure inside
 `with open_session(...)` carries the session (`err.session`), so core.hints
 can explain it from what was really sent.
 """
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
     from .auth import AuthPlan, IdToken
     from .auth.policy import TokenPolicy
+    from .cloudrun.resolve import Resolution
     from .schema import SchemaSource
 
 
@@ -37,6 +39,7 @@ class Session:
     conn: Connection
     secrets: Secrets = SECRETS
     _schema: SchemaSource | None = None
+    resolution: Resolution | None = None  # how a run:// target was resolved
 
     @property
     def token(self) -> IdToken | None:
@@ -152,12 +155,19 @@ def open_schema(session: Session, *, fresh: bool = False) -> SchemaSource:
 def open_session(
     target: Target, settings: Settings, *, tokens: TokenPolicy = "mint"
 ) -> Session:
-    """Plan auth and mint (before dialing), then build the channel.
+    """Resolve a run:// target, plan auth and mint (before dialing), then build the channel.
 
     tokens="cached" sends only a token already cached and never mints
-    (completion); a credentials problem then sends no token instead of failing.
+    (completion); a credentials problem then sends no token instead of failing,
+    and a run:// target is resolved only from the resolution cache.
     """
     from .auth import plan_auth
+
+    resolution = None
+    if target.run is not None:
+        from .cloudrun.resolve import resolve
+
+        target, settings, resolution = resolve(target, settings, policy=tokens)
 
     user_headers = [name for name, _ in settings.channel.headers]
     plan = plan_auth(
@@ -170,4 +180,6 @@ def open_session(
     )
     plan.metadata()  # mint now: a credentials failure is exit 3, before any connection
     conn = Connection(target, settings.channel, plan.metadata)
-    return Session(target=target, settings=settings, plan=plan, conn=conn)
+    return Session(
+        target=target, settings=settings, plan=plan, conn=conn, resolution=resolution
+    )
