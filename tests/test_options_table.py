@@ -35,10 +35,11 @@ COMMANDS: dict[str, set[str]] = {
     "list": COMMON,
     "describe": COMMON,
     "call": COMMON | {"data", "allow_unknown_fields"},
+    "doctor": COMMON,
     "config show": COMMON,
     "token print": set(TOKEN_OPTION_NAMES) - {"output", "color"},  # prints the token alone
     "token show": set(TOKEN_OPTION_NAMES),
-    "token decode": {"verify", "verify_audience", "certs", "output", "color"},
+    "token decode": {"verify", "verify_audience", "certs", "output", "color", "proxy"},
     "serve": {"host", "port", "tls_cert", "tls_key", "reflection", "require_token", "serve_audience", "certs", "allow_email"},
     "demo": {"color"},
 }

@@ -8,6 +8,7 @@ from ..render.env import Environment
 from ..settings import (
     AuthSettings,
     ChannelSettings,
+    CloudRunSettings,
     OutputMode,
     OutputSettings,
     SchemaSettings,
@@ -50,8 +51,12 @@ def build_settings(
         headers=headers,
         retries=opts.retries,
         retry_on=retry_on,
+        proxy=proxy_setting(opts),
     )
     auth = auth_settings(opts)
+    from ..core.auth.sources import header_for
+
+    header_for(auth)  # an unknown --auth-header, or one --serverless-auth contradicts: exit 2
     output = OutputSettings(
         mode=output_mode(opts, env, allowed_modes),
         emit_defaults=opts.emit_defaults,
@@ -68,7 +73,31 @@ def build_settings(
         schema_cache=not opts.no_schema_cache,
     )
     return Settings(
-        channel=channel, auth=auth, output=output, schema=schema, cache_dir=env.cache_dir
+        channel=channel,
+        auth=auth,
+        output=output,
+        schema=schema,
+        cloudrun=cloudrun_settings(opts),
+        cache_dir=env.cache_dir,
+    )
+
+
+def proxy_setting(opts: CommonOptions) -> str | None:
+    """--proxy, checked now (exit 2 before anything is sent); "" is none."""
+    text = (opts.proxy or "").strip()
+    if not text:
+        return None
+    from ..core.egress import parse_proxy
+
+    parse_proxy(text)
+    return text
+
+
+def cloudrun_settings(opts: CommonOptions) -> CloudRunSettings:
+    return CloudRunSettings(
+        project=(opts.project or "").strip() or None,
+        region=(opts.region or "").strip() or None,
+        run_api=(opts.run_api or "").strip() or None,
     )
 
 
@@ -90,6 +119,8 @@ def auth_settings(opts: CommonOptions, audience: str | None = None) -> AuthSetti
         iam_endpoint=opts.iam_endpoint,
         show_token=opts.show_token,
         mint_timeout=opts.mint_timeout,
+        auth_header=(opts.auth_header or "").strip().lower() or None,
+        proxy=proxy_setting(opts),
     )
 
 

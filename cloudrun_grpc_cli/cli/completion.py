@@ -76,6 +76,13 @@ def _names_or_raise(ctx: Any, what: str) -> list[str]:
     if not params.get("target"):
         return []
     target, settings = _settings(params)
+    if target.run is not None:
+        from ..core.cloudrun.resolve import resolve
+
+        # Only from the resolution cache: completion never mints nor asks the Admin API.
+        target, settings, resolution = resolve(target, settings, policy="cached")
+        if resolution is None:
+            return []
     key = schema_cache_key(target, settings)
     if settings.schema.schema_cache:
         if what == "service":

@@ -198,6 +198,10 @@ def effective(opts: CommonOptions) -> list[tuple[str, Any, str]]:
             from ..core.auth.jwt import redact
 
             value = redact(str(value))
+        if name == "proxy" and value:
+            from ..core.egress import shown_url
+
+            value = shown_url(str(value))
         if isinstance(value, Path):
             value = str(value)
         if isinstance(value, list):

@@ -63,7 +63,7 @@ def show_cmd(
         from ..core.target import parse_target
 
         t = parse_target(resolved or target, plaintext=opts.plaintext)
-        doc["address"] = t.address
+        doc["address"] = t.address  # a run:// target: its own text (resolved when used)
         doc["tls"] = t.tls
         from ..core.auth.policy import choose_audience
 
@@ -79,7 +79,8 @@ def show_cmd(
     console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
     console.print(Text(f"config file: {doc['config_file'] or '(none: ' + str(path) + ')'}"))
     if target is not None:
-        console.print(Text(f"target: {doc['target']} → {doc['address']} ({'TLS' if doc['tls'] else 'plaintext'}), audience {doc['audience']}"))
+        audience = doc["audience"] or "the service's URL (from the Cloud Run Admin API)"
+        console.print(Text(f"target: {doc['target']} → {doc['address']} ({'TLS' if doc['tls'] else 'plaintext'}), audience {audience}"))
     rows = [(name, toml_value(entry["value"]), entry["source"]) for name, entry in doc["settings"].items()]
     print_aligned(console, rows, styles=("cyan", "", "dim"), header=("setting", "value", "source"))
 

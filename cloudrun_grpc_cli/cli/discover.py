@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
 @common_options
 def list_cmd(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, run://[[PROJECT/]REGION/]SERVICE, or a named target.")],
     service: Annotated[Optional[str], typer.Argument(metavar="SERVICE", autocompletion=complete_service, help="List the methods of this service (a full or unique short name).")] = None,
     *,
     opts: CommonOptions,
@@ -74,7 +74,7 @@ def list_cmd(
 
 @common_options
 def describe_cmd(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, or a named target.")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, run://[[PROJECT/]REGION/]SERVICE, or a named target.")],
     symbol: Annotated[Optional[str], typer.Argument(metavar="SYMBOL", autocompletion=complete_symbol, help="A service, method, message or enum: a full or unique short name. Default: every service.")] = None,
     *,
     opts: CommonOptions,

@@ -23,6 +23,8 @@ Examples:
 \b
   crgrpc list https://echo-abc-uc.a.run.app --key-file sa.json
   crgrpc call https://echo-abc-uc.a.run.app SayHello -d '{"name": "x"}'
+  crgrpc call run://us-central1/echo SayHello -d '{"name": "x"}'
+  crgrpc doctor run://us-central1/echo
   crgrpc demo
 """
 
@@ -58,12 +60,13 @@ _MODULES = {
     "list": "discover",
     "describe": "discover",
     "call": "call",
+    "doctor": "doctor",
     "token": "token",
     "serve": "serve",
     "demo": "demo_cmd",
     "config": "config_cmd",
 }
-_ORDER = ("discover", "call", "token", "serve", "demo_cmd", "config_cmd")
+_ORDER = ("discover", "call", "doctor", "token", "serve", "demo_cmd", "config_cmd")
 _registered: set[str] = set()
 
 

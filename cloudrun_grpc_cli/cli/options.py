@@ -35,6 +35,7 @@ OUTPUT = "Output"
 REQUEST = "Request"
 VERIFY = "Verification"
 SERVER = "Server"
+CLOUD_RUN = "Cloud Run"
 
 # Deadlines: grpcio takes up to about 7e9 s (beyond, its absolute deadline
 # overflows: an immediate DEADLINE_EXCEEDED), and the grpc-timeout header has at
@@ -229,6 +230,12 @@ OPTIONS: tuple[Opt, ...] = (
     _row("verbose", "-v", "--verbose", pytype=bool, default=False, panel=OUTPUT, help="Show request metadata (redacted) and the token panel."),
     _row("debug", "--debug", pytype=bool, default=False, panel=OUTPUT, help="Show tracebacks and gRPC's own logging."),
     _row("config", "--config", pytype=Optional[Path], default=None, panel=OUTPUT, metavar="FILE", config=False, help="Config file (default $XDG_CONFIG_HOME/crgrpc/config.toml)."),
+    # --- Cloud Run, IAP and proxies --------------------------------------------------------
+    _row("project", "--project", pytype=Optional[str], default=None, panel=CLOUD_RUN, metavar="PROJECT", help="Project of a run:// target that names none (default: CLOUDSDK_CORE_PROJECT, then gcloud's core/project)."),
+    _row("region", "--region", pytype=Optional[str], default=None, panel=CLOUD_RUN, metavar="REGION", help="Region of a run:// target that names none (default: CLOUDSDK_RUN_REGION, then gcloud's run/region)."),
+    _row("run_api", "--run-api", pytype=Optional[str], default=None, panel=CLOUD_RUN, metavar="URL", help="Cloud Run Admin API endpoint for run:// targets and doctor (default https://run.googleapis.com)."),
+    _row("auth_header", "--auth-header", pytype=Optional[str], default=None, panel=AUTH, metavar="HEADER", help="Header that carries the token: authorization, x-serverless-authorization (--serverless-auth) or proxy-authorization (IAP; keeps authorization for the app)."),
+    _row("proxy", "--proxy", pytype=Optional[str], default=None, panel=CONN, metavar="URL", help="HTTP CONNECT proxy http://[USER:PASSWORD@]HOST:PORT for the gRPC connection and every HTTP request (default: grpc_proxy, https_proxy; no_proxy is honoured)."),
     # --- call ------------------------------------------------------------------------------
     _row("data", "-d", "--data", pytype=Optional[str], default=None, panel=REQUEST, metavar="DATA", config=False, help="Request JSON, @FILE, or @- for standard input."),
     _row("allow_unknown_fields", "--allow-unknown-fields", pytype=bool, default=False, panel=REQUEST, config=False, help="Skip request fields the schema does not know."),
@@ -289,6 +296,11 @@ class CommonOptions(NamedTuple):
     verbose: bool
     debug: bool
     config: Path | None
+    project: str | None
+    region: str | None
+    run_api: str | None
+    auth_header: str | None
+    proxy: str | None
     # Where each option's value came from: "flag", "env" or "default" (then
     # config.py may change values and origins for the named target and file).
     origins: dict[str, str] | None = None
@@ -391,7 +403,7 @@ common_options = with_options(*OPTION_NAMES, helps={"output": MODES_BASIC})
 TOKEN_OPTION_NAMES = (
     "token", "token_file", "key_file", "impersonate_service_account", "include_email",
     "audience", "no_token_cache", "iam_endpoint", "mint_timeout", "output", "color", "debug",
-    "config",
+    "config", "project", "region", "run_api", "proxy",
 )
 token_options = with_options(*TOKEN_OPTION_NAMES, helps={"output": MODES_BASIC})
 # token print writes the token alone: no output mode, no colour.
@@ -399,7 +411,7 @@ token_print_options = with_options(
     *(n for n in TOKEN_OPTION_NAMES if n not in ("output", "color"))
 )
 call_options = with_options("data", "allow_unknown_fields", *OPTION_NAMES, helps={"output": MODES_CALL})
-DECODE_OPTION_NAMES = ("verify", "verify_audience", "certs", "output", "color")
+DECODE_OPTION_NAMES = ("verify", "verify_audience", "certs", "output", "color", "proxy")
 SERVE_OPTION_NAMES = (
     "host", "port", "tls_cert", "tls_key", "reflection", "require_token", "serve_audience",
     "certs", "allow_email",

@@ -43,12 +43,14 @@ token_app = typer.Typer(
 
 PRINT_HELP = """Print a fresh (or cached) ID token and a newline, nothing else.
 
-The audience is https://HOST of TARGET, or --audience.
+The audience is https://HOST of TARGET (a run:// target: the service's URL,
+from the Cloud Run Admin API), or --audience.
 
 Examples:
 
 \b
   crgrpc token print https://echo-abc-uc.a.run.app --key-file sa.json
+  crgrpc token print run://us-central1/echo
   curl -H "authorization: Bearer $(crgrpc token print --audience https://x.run.app)" ...
 """
 
@@ -88,7 +90,21 @@ def _audience(target: str | None, opts: CommonOptions, command: str = "print") -
     from ..core.auth.policy import choose_audience
     from ..core.target import parse_target
 
-    aud = choose_audience(None, parse_target(target), None)
+    parsed = parse_target(target)
+    if parsed.run is not None:
+        from ..core.cloudrun.resolve import lookup
+        from ..settings import Settings
+        from .build import auth_settings, cloudrun_settings
+        from .console import current_env
+
+        settings = Settings(
+            auth=auth_settings(opts), cloudrun=cloudrun_settings(opts),
+            cache_dir=current_env().cache_dir,
+        )
+        resolution = lookup(parsed.run, settings, raw=target)
+        assert resolution is not None
+        return resolution.audience
+    aud = choose_audience(None, parsed, None)
     if aud is None:
         raise UsageError(f"{target!r} has no host to derive an audience from", "pass --audience")
     return aud
@@ -132,7 +148,7 @@ def _mode(opts: CommonOptions) -> str:
 @token_app.command("print", help=PRINT_HELP)
 @token_print_options
 def print_cmd(
-    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The service; the audience is https://HOST.")] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The service; the audience is https://HOST (of a run:// target: the service's URL).")] = None,
     *,
     opts: CommonOptions,
 ) -> None:
@@ -165,7 +181,7 @@ def token_summary(token: Any, now: float | None = None) -> dict[str, Any]:
 @token_app.command("show", help=SHOW_HELP)
 @token_options
 def show_cmd(
-    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The service; the audience is https://HOST.")] = None,
+    target: Annotated[Optional[str], typer.Argument(metavar="TARGET", help="The service; the audience is https://HOST (of a run:// target: the service's URL).")] = None,
     *,
     opts: CommonOptions,
 ) -> None:
@@ -235,8 +251,9 @@ def decode_cmd(
     verification = None
     if verify:
         from ..core.auth.verify import verify_jwt
+        from .build import proxy_setting
 
-        verification = verify_jwt(text, certs=certs, audience=audience)
+        verification = verify_jwt(text, certs=certs, audience=audience, proxy=proxy_setting(opts))
         doc["verification"] = {
             "ok": verification.ok,
             "checks": [{"check": n, "ok": ok, "detail": d} for n, ok, d in verification.checks],
