@@ -23,6 +23,9 @@ from ..render.env import Environment
 from .options import DEMO_OPTION_NAMES, CommonOptions, with_options
 
 DEMO_SA = "echo-invoker@demo-project.iam.gserviceaccount.com"
+DEMO_PROJECT = "demo-project"
+DEMO_REGION = "us-central1"
+AUDIENCE = "https://localhost"
 
 DEMO_HELP = """Run the Cloud Run gRPC walkthrough end to end, offline.
 
@@ -30,8 +33,10 @@ A local token issuer stands in for Google; the Echo service runs on a free
 loopback port over TLS (a self-signed certificate) and checks every call's
 ID token as Cloud Run would. crgrpc then shows the minted token, lists and
 describes the service, makes five unary calls and one server-streaming call
-(headers, messages, trailers; -v on two of them), and shows a call without
-a token being refused and explained. Always pretty output.
+(headers, messages, trailers; -v on two of them), shows a call without a
+token being refused and explained, and runs doctor on the service as a
+run:// target (a local Cloud Run Admin API stand-in answers). Always pretty
+output.
 
 Examples:
 
@@ -63,6 +68,7 @@ def run_demo(env: Environment) -> int:
     """The walkthrough, written to env; the exit code (0 when every step behaved)."""
     from ..demo.certs import make_certs
     from ..demo.issuer import Issuer
+    from ..demo.runapi import RunApi, invoker_policy, service_json
     from ..demo.server import build_server
     from ..demo.tokencheck import TokenCheck
     from .main import main
@@ -78,9 +84,16 @@ def run_demo(env: Environment) -> int:
         port = probe.port
         probe.stop()
         target = f"https://localhost:{port}"
-        check = TokenCheck(audience="https://localhost", certs=issuer.certs_url, allowed_emails=(DEMO_SA,))
+        check = TokenCheck(audience=AUDIENCE, certs=issuer.certs_url, allowed_emails=(DEMO_SA,))
         server = build_server(
             "127.0.0.1", port, tls_cert=certs.cert, tls_key=certs.key, interceptors=(check,)
+        )
+        # The Cloud Run Admin API stand-in knows the service: its URL, the custom audience
+        # the token check wants, and the invoker binding of the demo's service account.
+        run_api = RunApi(issuer.access_tokens).start()
+        run_api.add(
+            service_json(DEMO_PROJECT, DEMO_REGION, "echo", target, custom_audiences=[AUDIENCE]),
+            invoker_policy(f"serviceAccount:{DEMO_SA}"),
         )
         common = [
             "--key-file", str(key_file), "--cacert", str(certs.ca), "-o", "pretty",
@@ -107,6 +120,11 @@ def run_demo(env: Environment) -> int:
             ["call", target, "echo.EchoServer/SayHello", "--no-auth", "--cacert", str(certs.ca), "-o", "pretty", "--color", color],
             80,
         ))
+        steps.append((
+            "Diagnose it as a Cloud Run service with doctor (a local Admin API stand-in answers)",
+            ["doctor", f"run://{DEMO_PROJECT}/{DEMO_REGION}/echo", "--run-api", run_api.url, "--audience", AUDIENCE, *common],
+            0,
+        ))
         # A private cache, passed to every step: the token is minted once, then reused.
         steps_env = dataclasses.replace(env, cache_dir=work / "cache")
         try:
@@ -122,7 +140,7 @@ def run_demo(env: Environment) -> int:
                 if code != expected:
                     out.write(f"\ndemo failed: exit {code}, expected {expected}\n")
                     return code or 1
-            minted = issuer.count("/token")
+            minted = issuer.id_tokens
             out.write(
                 f"\ndemo finished: every step behaved as expected; the token was minted "
                 f"{minted} time{'s' if minted != 1 else ''} and reused from the cache\n"
@@ -130,4 +148,5 @@ def run_demo(env: Environment) -> int:
             return 0
         finally:
             server.stop()
+            run_api.stop()
             issuer.stop()

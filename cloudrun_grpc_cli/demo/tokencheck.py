@@ -40,8 +40,11 @@ class TokenCheck(_Interceptor):
         allowed_emails: Sequence[str] = (),
         issuers: Sequence[str] = GOOGLE_ISSUERS,
         clock_skew: int = 10,
+        headers: Sequence[str] = TOKEN_HEADERS,
     ) -> None:
+        """headers: where the token is looked for, in order (IAP: proxy-authorization first)."""
         self.audience = audience
+        self.headers = tuple(h.lower() for h in headers)
         self.certs_source = certs
         self.allowed_emails = frozenset(e.strip().lower() for e in allowed_emails if e.strip())
         self.issuers = tuple(issuers)
@@ -70,7 +73,7 @@ class TokenCheck(_Interceptor):
     def check(self, metadata: Sequence[tuple[str, Any]]) -> tuple[grpc.StatusCode, str] | None:
         """None when the call may proceed, else the status and details to reject it with."""
         values = {k.lower(): v for k, v in metadata if isinstance(v, str)}
-        header = next((h for h in TOKEN_HEADERS if h in values), None)
+        header = next((h for h in self.headers if h in values), None)
         if header is None:
             return grpc.StatusCode.UNAUTHENTICATED, "missing bearer token"
         scheme, _, token = values[header].strip().partition(" ")
