@@ -36,7 +36,7 @@ from tests.support.runapi import (  # noqa: F401
     RUN,
     CloudRun,
     cloud_run_fixture,
-    run_certs,
+    run_certs_fixture,
 )
 
 DATA = '{"name": "x"}'

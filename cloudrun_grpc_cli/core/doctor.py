@@ -368,18 +368,19 @@ class _Doctor:
             self._skip_admin("service")
             return
         assert self.loc is not None
+        name = svc.name or self.loc.name
         if svc.ready:
             self.emit(
                 "service",
                 "ok",
-                f"{self.loc.name}: revision {svc.latest_revision} is ready; {svc.uri}",
+                f"{name}: revision {svc.latest_revision} is ready; {svc.uri}",
             )
             return
         message = svc.condition_message or f"state {svc.condition_state or 'unknown'}"
         self.emit(
             "service",
             "fail",
-            f"{self.loc.name}: the latest revision {svc.latest_revision or '(none)'} is not ready: {message}",
+            f"{name}: the latest revision {svc.latest_revision or '(none)'} is not ready: {message}",
             hints.doctor_hint(
                 "service-not-ready", **self.facts(revision=svc.latest_revision or "")
             ),

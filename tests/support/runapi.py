@@ -30,7 +30,7 @@ NUMBER = "123456789012"
 
 __all__ = [
     "NUMBER", "PROJECT", "REGION", "RUN", "SERVICE", "CloudRun", "RunApi", "cloud_run_fixture",
-    "invoker_policy", "run_certs", "service_json",
+    "invoker_policy", "run_certs_fixture", "service_json",
 ]
 
 
@@ -72,8 +72,8 @@ class CloudRun:
         return list(zip([r.path for r in self.api.requests], self.api.principals, strict=True))
 
 
-@pytest.fixture(scope="module")
-def run_certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+@pytest.fixture(scope="module", name="run_certs")
+def run_certs_fixture(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
     return make_certs(tmp_path_factory.mktemp("cloudrun-tls"))
 
 
