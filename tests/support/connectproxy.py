@@ -45,12 +45,13 @@ class ConnectProxy:
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(64)
+        self._port = int(self._sock.getsockname()[1])
         self._stopped = False
         self._threads: list[threading.Thread] = []
 
     @property
     def port(self) -> int:
-        return int(self._sock.getsockname()[1])
+        return self._port
 
     @property
     def url(self) -> str:
