@@ -11,7 +11,6 @@ names `configurations/config_NAME`, an INI file with `[core] project` and
 
 from __future__ import annotations
 
-import configparser
 import os
 import sys
 from pathlib import Path
@@ -65,6 +64,8 @@ def active_configuration() -> str:
 
 def gcloud_property(section: str, key: str) -> tuple[str, str] | None:
     """(value, where) of a property of the active gcloud configuration, or None."""
+    import configparser  # only when the target and flags leave something to find
+
     name = active_configuration()
     path = gcloud_config_dir() / "configurations" / f"config_{name}"
     parser = configparser.ConfigParser(interpolation=None)
