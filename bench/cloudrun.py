@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -84,10 +85,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         value = ratio(by_run.walls, by_url.walls)
         rows = [
             {"name": v.name, "median": Stats.of(v.walls).median, "low": Stats.of(v.walls).low,
-             "high": Stats.of(v.walls).high, "runs": len(v.walls)}
+             "high": Stats.of(v.walls).high, "cpu": Stats.of(v.cpus).median, "runs": len(v.walls)}
             for v in variants
         ]
         return {
+            "machine": {"cpus": str(os.cpu_count()), "load": " ".join(f"{x:.1f}" for x in os.getloadavg())},
+            "cpu_ratio": ratio(by_run.cpus, by_url.cpus),
             "rows": rows,
             "target": {
                 "key": "cloudrun",
@@ -101,14 +104,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
     lines = ["## run:// targets", "",
-             "Wall time of the whole process; median of paired runs, order rotated each round.", "",
-             "| command | median | min–max | runs |", "|---|---:|---:|---:|"]
+             f"{m['cpus']} CPUs, load average {m['load']} at the end. Wall time of the whole "
+             "process; median of paired runs, order rotated each round; CPU is user + system.", "",
+             "| command | median | min–max | CPU (median) | runs |", "|---|---:|---:|---:|---:|"]
     for r in results["rows"]:
-        lines.append(f"| {r['name']} | {r['median']:.3f} s | {r['low']:.3f}–{r['high']:.3f} | {r['runs']} |")
+        lines.append(f"| {r['name']} | {r['median']:.3f} s | {r['low']:.3f}–{r['high']:.3f} | {r['cpu']:.3f} s | {r['runs']} |")
     t = results["target"]
     lines += ["", "| target | measured | limit | result |", "|---|---:|---:|---|",
               f"| {t['text']} | {t['value']:.2f}× | {t['limit']:.2f}× | {t['result']} |", "",
+              f"- CPU time, run:// / URL: {results['cpu_ratio']:.2f}× (less sensitive to a loaded machine)",
               f"- Admin API requests while warm: {results['admin_api_requests_when_warm']}", ""]
     return "\n".join(lines)
 
@@ -125,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     t = results["target"]
     for r in results["rows"]:
         print(f"{r['name']}: median {r['median']:.3f} s ({r['low']:.3f}–{r['high']:.3f}, {r['runs']} runs)")
+    print(f"CPU time, run:// / URL: {results['cpu_ratio']:.3f}×")
     print(f"{t['result']}: {t['key']}. {t['text']}: {t['value']:.3f}× "
           f"(Admin API requests while warm: {results['admin_api_requests_when_warm']})")
     if args.json:
