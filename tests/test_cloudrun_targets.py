@@ -560,3 +560,21 @@ def test_completion_resolves_from_the_cache_only(cloud_run: CloudRun) -> None:
     assert call(cloud_run, RUN).code == 0
     assert _complete(words) == ["SayHelloBidi"]
     assert cloud_run.api.count() == 1
+
+
+def test_the_access_token_is_for_cloud_platform(cloud_run: CloudRun, tmp_path: Path) -> None:
+    """The key's JWT-bearer grant asks for scope cloud-platform; impersonation asks
+    generateAccessToken for it."""
+    from google.auth import jwt as gjwt
+
+    assert call(cloud_run, RUN).code == 0
+    grants = [gjwt.decode(r.form["assertion"], verify=False) for r in cloud_run.issuer.requests if r.path == "/token"]
+    assert [g.get("scope") for g in grants] == ["https://www.googleapis.com/auth/cloud-platform", None]
+    assert grants[1]["target_audience"] == cloud_run.uri  # then the ID token for the call
+    cloud_run.issuer.clear()
+    cloud_run.check.allowed_emails = frozenset({TARGET_SA})
+    r = run("call", f"run://{PROJECT}/{REGION}/echo", "SayHello", "--cacert", str(cloud_run.certs.ca), "--run-api", cloud_run.api.url,
+            "--key-file", str(cloud_run.key), "--impersonate-service-account", TARGET_SA, "--iam-endpoint", cloud_run.issuer.url, "--include-email")
+    assert (r.code, r.stderr) == (0, "")
+    access = [r.json for r in cloud_run.issuer.requests if r.path.endswith(":generateAccessToken")]
+    assert access == [{"delegates": None, "scope": ["https://www.googleapis.com/auth/cloud-platform"], "lifetime": "3600s"}]

@@ -592,3 +592,48 @@ def test_service_json_fixture_is_what_doctor_reads() -> None:
     svc = RunService.from_json(service_json("p-123456", "us-central1", "s", "https://s-x.a.run.app", h2c=False, timeout="15s"))
     assert (svc.ready, svc.http2, svc.request_timeout, svc.latest_revision) == (True, False, 15.0, "s-00001-abc")
     assert svc.accepted_audiences == ("https://s-x.a.run.app",)
+
+
+@contextmanager
+def http1_tls_server(certs: CertFiles) -> Iterator[int]:
+    """A TLS server that agrees only to ALPN http/1.1 (not gRPC)."""
+    import ssl
+    import threading
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(certs.cert), str(certs.key))
+    ctx.set_alpn_protocols(["http/1.1"])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+def test_connect_fails_without_alpn_h2(run_certs: CertFiles) -> None:
+    with http1_tls_server(run_certs) as port:
+        code, rows, _ = doctor(f"localhost:{port}", "--cacert", str(run_certs.ca), "--no-auth")
+    assert code == 4
+    c = rows["connect"]
+    assert c["result"] == "fail"
+    assert c["detail"].endswith(
+        "ALPN: the server did not agree to h2 (no ALPN), so gRPC cannot speak to it"
+    )
+    assert "certificate valid for localhost" in c["detail"]
+    assert rows["reflection"] == line("reflection", "skip", "no connection (see connect)")

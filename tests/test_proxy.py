@@ -381,3 +381,20 @@ def test_doctor_connect_fails_on_a_refusing_proxy(cloud_run: CloudRun) -> None:
         "detail": f"the proxy http://127.0.0.1:{p.port} refused the connection to localhost:{cloud_run.port}: HTTP 403 Forbidden",
         "hint": "the proxy does not allow this destination: ask its administrators, or list it in no_proxy",
     }
+
+
+@pytest.mark.parametrize("variable", ["https_proxy", "HTTPS_PROXY"])
+def test_the_https_variables_carry_https_requests(
+    variable: str, issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An https:// URL (Google's endpoints) goes through https_proxy / HTTPS_PROXY."""
+    token = issuer.id_token(AUD, email=KEY_SA)
+    with connect_proxy(refuse=403) as p:
+        monkeypatch.setenv(variable, p.url)
+        r = run("token", "decode", token, "--verify", "--certs", "https://127.0.0.1:9/certs")
+    assert (r.code, r.stdout) == (4, "")
+    assert r.stderr.splitlines()[0] == (
+        f"error: the proxy http://127.0.0.1:{p.port} (from {variable}) refused the connection to "
+        "127.0.0.1:9: HTTP 403 Forbidden"
+    )
+    assert p.methods() == [("CONNECT", "127.0.0.1:9")]
