@@ -81,10 +81,12 @@ def parse_proxy(text: str, origin: str = "--proxy") -> Proxy:
     if user is not None:
         auth = user + (f":{password}" if password is not None else "") + "@"
     if password:
-        SECRETS.add(urllib.parse.unquote(password))
-        SECRETS.add(password)
+        from .auth import scrub
+
         creds = f"{urllib.parse.unquote(user or '')}:{urllib.parse.unquote(password)}"
-        SECRETS.add(base64.b64encode(creds.encode()).decode())
+        for secret in (urllib.parse.unquote(password), password, base64.b64encode(creds.encode()).decode()):
+            SECRETS.add(secret)
+            scrub.remember(secret)
     url = f"http://{auth}{netloc_host}:{port}"
     shown = f"http://{user + '@' if user else ''}{netloc_host}:{port}"
     return Proxy(url=url, shown=shown, origin=origin, host=host, port=port)

@@ -13,8 +13,8 @@ generateIdToken call. It bounds them all (README "Security"):
 goes through core.egress's proxy decision (--proxy or the proxy variables;
 the metadata server always direct; a proxy that refuses is egress's
 ConnectError, exit 4, raised as it is), and turns what goes wrong into one
-short reason naming the endpoint (its URL without the query): "connection refused", "no answer within 30 s", "answer
-larger than 1 MiB". Each exchange is recorded (`exchanges`, `last`) for the
+short reason naming the endpoint (its URL without the query): "connection
+refused", "no answer within 30 s", "answer larger than 1 MiB". Each exchange is recorded (`exchanges`, `last`) for the
 caller to explain a failure, and the secrets sent and received are handed to
 `scrub.remember`. Imports requests: load it only when minting.
 """

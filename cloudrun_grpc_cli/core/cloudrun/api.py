@@ -50,7 +50,6 @@ class AdminApi:
         self.access = access
         self.proxy = proxy
         self.requests = 0  # how many requests were made (tests, -v)
-        self._session: Any = None
 
     def service_url(self, loc: Location) -> str:
         return f"{self.base}/v2/{loc.name}"
@@ -65,35 +64,29 @@ class AdminApi:
         return self._get(url, loc, "read the IAM policy of")
 
     def _get(self, url: str, loc: Location, verb: str) -> dict[str, Any]:
-        import requests
-
-        from .. import egress
+        from ..auth.http import BoundedSession, EndpointError, HttpBounds
 
         token = self.access.get()  # CredentialsError (exit 3) when minting fails
-        if self._session is None:
-            self._session = egress.session(self.proxy)
         self.requests += 1
-        try:
-            resp = self._session.get(
-                url, headers={"authorization": bearer(token)}, timeout=HTTP_TIMEOUT
-            )
-        except requests.RequestException as exc:
-            refused = egress.refusal_in(exc)
-            if refused is not None:
-                raise refused from None
-            err = RunApiUnreachable(
-                f"cannot reach the Cloud Run Admin API at {self.base}: {_reason(exc)}",
-                reason="Cloud Run Admin API unreachable",
-            )
-            err.about(
-                "unreachable",
-                service=loc.service,
-                project=loc.project,
-                region=loc.region,
-                api=self.base,
-                identity=self.access.email,
-            )
-            raise err from None
+        # Bounded like a mint (10 s to connect, 30 s in all, 1 MiB), through the proxy
+        # decision; a proxy that refuses raises core.egress's ConnectError (exit 4).
+        with BoundedSession(HttpBounds(total=HTTP_TIMEOUT), proxy=self.proxy) as session:
+            try:
+                resp = session.get(url, headers={"authorization": bearer(token)})
+            except EndpointError as exc:
+                err = RunApiUnreachable(
+                    f"cannot reach the Cloud Run Admin API at {self.base}: {exc.reason}",
+                    reason="Cloud Run Admin API unreachable",
+                )
+                err.about(
+                    "unreachable",
+                    service=loc.service,
+                    project=loc.project,
+                    region=loc.region,
+                    api=self.base,
+                    identity=self.access.email,
+                )
+                raise err from None
         if resp.status_code == 200:
             try:
                 data = resp.json()
@@ -168,18 +161,3 @@ def _error_message(resp: Any) -> str:
     else:
         text = resp.text or ""
     return one_line(scrub(text), 200)
-
-
-def _reason(exc: Exception) -> str:
-    import requests
-
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    text = str(exc).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "name or service not known" in text or "nodename" in text or "resolve" in text:
-        return "DNS resolution failed"
-    if "certificate" in text or "ssl" in text:
-        return "TLS failed: " + one_line(scrub(str(exc)), 160)
-    return one_line(scrub(str(exc)), 160)
