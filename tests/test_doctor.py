@@ -568,7 +568,11 @@ def test_a_terminal_gets_a_table(cloud_run: CloudRun) -> None:
     assert [s[0] for s in starts] == ORDER
     marks = {s[0]: " ".join(s[1:3]) for s in starts}
     assert marks["http2"] == "! warn" and marks["health"] == "- skip" and marks["token"] == "✓ ok"
-    assert "hint: gcloud run services update echo" in "".join(r.stdout.split("\n"))
+    http2 = next(i for i, ln in enumerate(lines) if ln.startswith("http2 "))
+    assert lines[http2].startswith("http2        ! warn  the container port is http1, not h2c")
+    # the hint on its own line, under the detail column (no folding, no trailing spaces)
+    assert lines[http2 + 1] == " " * 21 + f"hint: gcloud run services update echo {WHERE} --use-http2"
+    assert all(ln == ln.rstrip() for ln in lines)
     assert lines[-1] == "1 warning, 9 ok, 1 skipped"
 
 

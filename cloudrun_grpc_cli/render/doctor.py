@@ -1,13 +1,14 @@
-"""Pretty output of `crgrpc doctor`: one row per check, its hint under its detail."""
+"""Pretty output of `crgrpc doctor`: one aligned line per check, its hint on the line under
+its detail (render/columns.py: lines of their own width, never folded or cropped)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 
+from .columns import aligned
 from .env import Environment
 from .pretty import make_console
 from .safetext import visible
@@ -18,6 +19,7 @@ MARKS = {
     "fail": ("✗ fail", "bold red"),
     "skip": ("- skip", "dim"),
 }
+GAP = 2
 
 
 def summary(checks: Sequence[Any]) -> str:
@@ -35,15 +37,21 @@ def summary(checks: Sequence[Any]) -> str:
 def print_doctor(env: Environment, target: str, checks: Sequence[Any]) -> None:
     console = make_console(env.stdout, color=env.use_color(env.stdout_isatty))
     console.print(Text.assemble(("doctor ", "bold"), (visible(target), "bold")), soft_wrap=True)
-    table = Table(box=None, show_header=True, header_style="bold dim", padding=(0, 2, 0, 0))
-    table.add_column("check", style="bold", no_wrap=True)
-    table.add_column("result", no_wrap=True)
-    table.add_column("detail", overflow="fold")
+    header = [Text(h, style="bold dim") for h in ("check", "result", "detail")]
+    rows: list[list[str | Text]] = [list(header)]
     for c in checks:
         mark, style = MARKS.get(c.result, (c.result, ""))
-        detail = Text(visible(c.detail))
+        rows.append([Text(c.check, style="bold"), Text(mark, style=style), visible(c.detail)])
+    # the hint starts under the detail: past the widest check and result, and their gaps
+    indent = sum(max(_width(r[i]) for r in rows) + GAP for i in (0, 1))
+    lines = aligned(rows, gap=GAP)
+    console.print(lines[0], soft_wrap=True)
+    for c, line in zip(checks, lines[1:], strict=True):
+        console.print(line, soft_wrap=True)
         if c.hint:
-            detail.append("\nhint: " + visible(c.hint), style="dim")
-        table.add_row(c.check, Text(mark, style=style), detail)
-    console.print(table)
-    console.print(Text(summary(checks), style="dim"))
+            console.print(Text(" " * indent + "hint: " + visible(c.hint), style="dim"), soft_wrap=True)
+    console.print(Text(summary(checks), style="dim"), soft_wrap=True)
+
+
+def _width(cell: str | Text) -> int:
+    return cell.cell_len if isinstance(cell, Text) else Text(cell).cell_len
