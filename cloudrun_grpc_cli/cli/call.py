@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import itertools
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from ..core.events import Message, Status
-from ..errors import UsageError
+from ..errors import RpcStatusError, UsageError
 from .completion import complete_method
 from .options import CommonOptions, call_options
+
+if TYPE_CHECKING:
+    from ..core.session import Session
+    from ..render.progress import Progress
+    from ..render.sinks import Sink
 
 CALL_HELP = """Call METHOD with JSON request data; print the response(s).
 
@@ -26,6 +33,13 @@ Examples:
   crgrpc call localhost:8080 --plaintext SayHelloStream -d '{"count": 5}' | jq -r .message
   printf '{"name":"a"}\\n{"name":"b"}\\n' | crgrpc call host SayHelloBidi -d @-
   crgrpc call host SayHello -d @req.json -o full | jq .status.name   # in CI
+  crgrpc call host SayHello --each -d @requests.jsonl --concurrency 8 > replies.jsonl
+
+With --each, every DATA message is its own unary (or server-streaming) call,
+all over one connection with one token and one schema lookup; results come
+in input order (-o json: a failed call is a line {"error": {...}, "index": I},
+I counting from 0; -o full: one document per call). The exit code is that of
+the first failed call, 0 when all succeeded.
 """
 
 
@@ -40,6 +54,8 @@ def call_cmd(
     *,
     data: Optional[str],
     allow_unknown_fields: bool,
+    each: bool,
+    concurrency: int,
     opts: CommonOptions,
 ) -> None:
     from ..core.calls import run_call
@@ -53,18 +69,23 @@ def call_cmd(
     method_text = _method_text(tgt.method, method)
     out = settings.output
     console = pretty_console(env) if out.mode == "pretty" else None
-    sink = make_sink(
-        out.mode,
-        env,
-        SinkOptions(out.emit_defaults, out.proto_names, out.verbose, settings.auth.show_token),
-        method=method_text,
-        console=console,
-    )
+    options = SinkOptions(out.emit_defaults, out.proto_names, out.verbose, settings.auth.show_token)
+    sink = make_sink(out.mode, env, options, method=method_text, console=console)
     set_sink(sink)  # from here on, a failure is reported into the sink (cli.main)
-    # DATA syntax is checked before dialing; streams from @- are read as the call goes.
-    request_data = load_data(data, env.stdin, streaming=data == "@-")
-    messages = request_data.messages if request_data.messages is not None else request_data.iterate()
+    if concurrency > 1 and not each:
+        raise UsageError("--concurrency goes with --each", "crgrpc call TARGET METHOD --each -d @requests.jsonl --concurrency 8")
+    # DATA text is checked before dialing; @FILE and @- are read as the call goes.
+    request_data = load_data(data, env.stdin)
+    messages = request_data.source()
     progress = make_progress(env, out.mode, console)
+    if each:
+
+        def new_sink() -> Sink:  # pretty: a fresh sink per call, on the same console
+            return make_sink(out.mode, env, options, method=method_text, console=console)
+
+        with session(tgt, settings, env, progress) as sess:
+            _call_each(sess, method_text, messages, sink, new_sink, concurrency, allow_unknown_fields, progress)
+        return
     with session(tgt, settings, env, progress) as sess:
         events = run_call(sess, method_text, messages, allow_unknown=allow_unknown_fields)
         try:
@@ -87,6 +108,67 @@ def call_cmd(
             progress.close()
     set_sink(None)
     sink.finish()
+
+
+def _call_each(
+    sess: Session,
+    method_text: str,
+    messages: Iterable[dict[str, Any]],
+    sink: Sink,
+    new_sink: Callable[[], Sink],
+    concurrency: int,
+    allow_unknown: bool,
+    progress: Progress,
+) -> None:
+    """--each: each call's events into the sink in input order; a failed call is
+    reported in the output and the run goes on; the first failure sets the exit code."""
+    from ..core.calls import run_each
+    from ..core.hints import explain
+    from ..render.sinks import failure_of
+    from .console import set_sink
+
+    calls = run_each(sess, method_text, messages, concurrency=concurrency, allow_unknown=allow_unknown)
+    with progress.stage(f"resolving {method_text}…"):
+        first = next(calls, None)  # the method is resolved
+    total = failed = 0
+    first_failure: tuple[int, RpcStatusError] | None = None
+    pending = [first] if first is not None else []
+    begin = getattr(sink, "begin", None)
+    end = getattr(sink, "end", None)
+    for call in itertools.chain(pending, calls):
+        if begin is not None:
+            begin(call.index)
+        else:
+            sink = new_sink()
+            set_sink(sink)
+        status: Status | None = None
+        for ev in call.events:
+            if isinstance(ev, Status):
+                status = ev
+            sink.event(ev)
+        total += 1
+        if status is not None and not status.ok:
+            failed += 1
+            err = RpcStatusError(status.code, status.name, status.message)
+            err.status_details = list(status.details)
+            err.session = sess
+            explain(err)
+            sink.fail(failure_of(err))
+            if first_failure is None:
+                first_failure = (call.index, err)
+        if end is not None:
+            end()
+    set_sink(None)  # the calls' failures are in the output already
+    sink.finish()
+    if first_failure is not None:
+        index, err = first_failure
+        summary = RpcStatusError(
+            err.code, err.name,
+            f"{err.details} (index {index}; {failed} of {total} calls failed)",
+            *err.hints,
+        )
+        summary.explained = True
+        raise summary
 
 
 def _method_text(from_target: str | None, given: str | None) -> str:

@@ -239,6 +239,8 @@ OPTIONS: tuple[Opt, ...] = (
     # --- call ------------------------------------------------------------------------------
     _row("data", "-d", "--data", pytype=Optional[str], default=None, panel=REQUEST, metavar="DATA", config=False, help="Request JSON, @FILE, or @- for standard input."),
     _row("allow_unknown_fields", "--allow-unknown-fields", pytype=bool, default=False, panel=REQUEST, config=False, help="Skip request fields the schema does not know."),
+    _row("each", "--each", pytype=bool, default=False, panel=REQUEST, config=False, help="One unary or server-streaming call per DATA message, over one connection with one token; results in input order."),
+    _row("concurrency", "--concurrency", pytype=int, default=1, panel=REQUEST, metavar="N", config=False, min=1, max=256, help="With --each: keep up to N calls in flight."),
     # --- token decode ----------------------------------------------------------------------
     _row("verify", "--verify", pytype=bool, default=False, panel=VERIFY, config=False, help="Check signature, issuer, audience and expiry."),
     _row("verify_audience", "--audience", pytype=Optional[str], default=None, panel=VERIFY, metavar="AUD", env="AUDIENCE", config=False, dest="audience", help="With --verify: the audience the token must carry."),
@@ -410,7 +412,7 @@ token_options = with_options(*TOKEN_OPTION_NAMES, helps={"output": MODES_BASIC})
 token_print_options = with_options(
     *(n for n in TOKEN_OPTION_NAMES if n not in ("output", "color"))
 )
-call_options = with_options("data", "allow_unknown_fields", *OPTION_NAMES, helps={"output": MODES_CALL})
+call_options = with_options("data", "allow_unknown_fields", "each", "concurrency", *OPTION_NAMES, helps={"output": MODES_CALL})
 DECODE_OPTION_NAMES = ("verify", "verify_audience", "certs", "output", "color", "proxy")
 SERVE_OPTION_NAMES = (
     "host", "port", "tls_cert", "tls_key", "reflection", "require_token", "serve_audience",

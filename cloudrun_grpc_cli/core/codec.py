@@ -8,8 +8,9 @@ on stdin yields each message as soon as its closing brace is read.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from google.protobuf import json_format
@@ -31,7 +32,8 @@ class JsonStreamReader:
     chunk ended instead of rescanning the whole object on every chunk.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, not_utf8: str | None = None) -> None:
+        self._not_utf8 = not_utf8  # the error for bytes that are not UTF-8 (default: says where)
         self._buf = ""
         self._start = 0  # offset in _buf of the first unconsumed character
         self._lines = 0  # newlines consumed before _start
@@ -55,8 +57,10 @@ class JsonStreamReader:
     def feed(self, chunk: str) -> Iterator[dict[str, Any]]:
         bad = _SURROGATE.search(chunk)
         if bad is not None:
+            yield from self.feed(chunk[: bad.start()])  # the messages before it are good
             raise RequestDataError(
-                f"request data: the input is not UTF-8 text "
+                self._not_utf8
+                or f"request data: the input is not UTF-8 text "
                 f"(byte 0x{ord(bad.group()) - 0xDC00:02x} in message {self.count + 1})",
                 "DATA is JSON text",
             )
@@ -194,18 +198,56 @@ def parse_messages(text: str) -> list[dict[str, Any]]:
     return out
 
 
-def iter_messages(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+def iter_messages(
+    lines: Iterable[str], *, not_utf8: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Messages from a stream of text as each completes (for interactive @-)."""
-    reader = JsonStreamReader()
+    reader = JsonStreamReader(not_utf8=not_utf8)
     for chunk in lines:
         yield from reader.feed(chunk)
     reader.close()
+
+
+CHUNK = 65536
+
+
+def decode_chunks(read: Callable[[int], bytes], size: int = CHUNK) -> Iterator[str]:
+    """Text from a binary reader, a chunk at a time, as the bytes arrive.
+
+    `read(size)` returns what is available (os.read on a pipe or terminal: a
+    typed line comes through at once; a file: up to size). Bytes that are not
+    UTF-8 come through as surrogates, which JsonStreamReader reports with the
+    message they are in.
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+    while True:
+        data = read(size)
+        if not data:
+            break
+        text = decoder.decode(data)
+        if text:
+            yield text
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
 
 
 def to_message(
     obj: dict[str, Any], cls: type[Message], *, index: int = 1, allow_unknown: bool = False
 ) -> Message:
     """A JSON object as a message of cls; errors name the message and field, on one line."""
+    fast = _fast_message(obj, cls)
+    if fast is not None:
+        return fast
+    return _to_message_slow(obj, cls, index=index, allow_unknown=allow_unknown)
+
+
+def _to_message_slow(
+    obj: dict[str, Any], cls: type[Message], *, index: int = 1, allow_unknown: bool = False
+) -> Message:
+    """to_message through json_format alone (what the fast path must equal)."""
     msg = cls()
     try:
         _check_fields(obj, msg.DESCRIPTOR, "")
@@ -308,10 +350,11 @@ def _check_fields(obj: Any, desc: Any, path: str) -> None:
     messages objects. Everything else is left to json_format."""
     if not isinstance(obj, dict):
         return
-    by_name = {}
-    for f in desc.fields:
-        by_name[f.name] = f
-        by_name[f.json_name] = f
+    by_name = _FIELDS_BY_NAME.get(desc)
+    if by_name is None:
+        by_name = _FIELDS_BY_NAME[desc] = _checked_fields(desc)
+    if not by_name:
+        return
     for key, value in obj.items():
         f = by_name.get(key)
         if f is None or value is None:
@@ -330,6 +373,21 @@ def _check_fields(obj: Any, desc: Any, path: str) -> None:
                     _check_single(f, v, f"{where}[{i}]")
             continue
         _check_single(f, value, where)
+
+
+_FIELDS_BY_NAME: dict[Any, dict[str, Any]] = {}
+
+
+def _checked_fields(desc: Any) -> dict[str, Any]:
+    """The fields _check_single looks at, by proto and JSON name (once per type)."""
+    from google.protobuf.descriptor import FieldDescriptor as fd
+
+    out: dict[str, Any] = {}
+    for f in desc.fields:
+        if f.type in (fd.TYPE_BYTES, fd.TYPE_STRING, fd.TYPE_MESSAGE):
+            out[f.name] = f
+            out[f.json_name] = f
+    return out
 
 
 def _check_single(f: Any, value: Any, path: str) -> None:
@@ -353,6 +411,8 @@ def _check_single(f: Any, value: Any, path: str) -> None:
 
 
 def to_json(msg: Message, *, emit_defaults: bool = False, proto_names: bool = False) -> dict[str, Any]:
+    if not emit_defaults:
+        return (_BY_PROTO_NAME if proto_names else _BY_JSON_NAME).to_json(msg)
     return json_format.MessageToDict(
         msg,
         always_print_fields_with_no_presence=emit_defaults,
@@ -360,9 +420,227 @@ def to_json(msg: Message, *, emit_defaults: bool = False, proto_names: bool = Fa
     )
 
 
+class JsonWriter:
+    """Messages as JSON objects, the same as json_format.MessageToDict, faster.
+
+    This runs once per response message. Each message type gets a plan once:
+    its fields of plain kinds (strings, bytes, numbers, booleans, messages of
+    such fields, repeated or not) are read straight from ListFields(); a type
+    with anything else (enums, maps, well-known types, extensions) is handed
+    to json_format whole. tests/test_codec_json.py holds both to the same output.
+    """
+
+    def __init__(self, *, proto_names: bool = False) -> None:
+        self.proto_names = proto_names
+        self._plans: dict[Any, Any] = {}  # descriptor → plan, or None: json_format
+
+    def to_json(self, msg: Message) -> dict[str, Any]:
+        plan = self._plan(msg.DESCRIPTOR)
+        if plan is None:
+            return json_format.MessageToDict(msg, preserving_proto_field_name=self.proto_names)
+        out: dict[str, Any] = {}
+        for field, value in msg.ListFields():
+            name, conv, repeated = plan[field.number]
+            if repeated:
+                out[name] = [conv(v) for v in value] if conv is not None else list(value)
+            else:
+                out[name] = conv(value) if conv is not None else value
+        return out
+
+    def _plan(self, desc: Any) -> Any:
+        try:
+            return self._plans[desc]
+        except KeyError:
+            pass
+        plan = self._make_plan(desc)
+        self._plans[desc] = plan
+        return plan
+
+    def _make_plan(self, desc: Any) -> dict[int, tuple[str, Any, bool]] | None:
+        if desc.full_name.startswith("google.protobuf.") or desc.extension_ranges:
+            return None
+        from google.protobuf.descriptor import FieldDescriptor as fd
+
+        plan: dict[int, tuple[str, Any, bool]] = {}
+        for f in desc.fields:
+            conv: Any
+            t = f.cpp_type
+            if t == fd.CPPTYPE_MESSAGE:
+                if f.message_type.GetOptions().map_entry:
+                    return None
+                conv = self.to_json  # its own plan, or json_format for it
+            elif t == fd.CPPTYPE_ENUM:
+                return None
+            elif t == fd.CPPTYPE_STRING:
+                conv = _b64 if f.type == fd.TYPE_BYTES else None
+            elif t in (fd.CPPTYPE_INT64, fd.CPPTYPE_UINT64):
+                conv = str
+            elif t == fd.CPPTYPE_DOUBLE:
+                conv = _double
+            elif t == fd.CPPTYPE_FLOAT:
+                conv = _float
+            else:  # int32, uint32, bool: as they are
+                conv = None
+            name = f.name if self.proto_names else f.json_name
+            plan[f.number] = (name, conv, f.is_repeated)
+        return plan
+
+
+
+def _b64(value: bytes) -> str:
+    import base64
+
+    return base64.b64encode(value).decode("ascii")
+
+
+def _double(value: float) -> Any:
+    if math.isnan(value):
+        return "NaN"
+    if value in (_INF, -_INF):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _float(value: float) -> Any:
+    special = _double(value)
+    if special is not value:
+        return special
+    from google.protobuf.internal import type_checkers
+
+    return type_checkers.ToShortestFloat(value)
+
+
+_INF = float("inf")
+_BY_JSON_NAME = JsonWriter()
+_BY_PROTO_NAME = JsonWriter(proto_names=True)
+
+
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+try:  # the C encoder itself, without JSONEncoder.encode's Python layers per call
+    from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
+    from json.encoder import encode_basestring as _encode_basestring
+
+    _C_ENCODE: Any = _c_make_encoder(
+        None, _COMPACT.default, _encode_basestring, None, ":", ",", False, False, True
+    ) if _c_make_encoder is not None else None
+except ImportError:  # pragma: no cover - CPython always has it
+    _C_ENCODE = None
 
 
 def dumps(obj: Any) -> str:
     """Compact JSON, one line (one encoder, built once: this runs per message)."""
+    if _C_ENCODE is not None and type(obj) is dict:
+        return "".join(_C_ENCODE(obj, 0))
     return _COMPACT.encode(obj)
+
+
+# --- JSON → message, fast ------------------------------------------------------------------
+#
+# json_format.ParseDict is pure Python and costs more per message than sending
+# it. For the plain cases, the fast path below sets fields directly: strings
+# from str, integers from int (not bool), booleans from bool, doubles from
+# finite numbers, messages from objects, repeated fields from lists of those.
+# Anything else (null, enums, bytes, floats, maps, oneofs, well-known types,
+# unknown names, a value out of range) gives up and the message is converted
+# again by json_format from scratch, so results and error messages are
+# exactly json_format's (tests/test_codec_json.py compares them).
+
+_PLAIN = object()  # a type without a fast plan
+
+
+class _GiveUp(Exception):
+    pass
+
+
+_PARSE_PLANS: dict[Any, Any] = {}
+
+
+def _parse_plan(desc: Any) -> dict[str, tuple[str, int, bool, Any]] | None:
+    plan = _PARSE_PLANS.get(desc, _PLAIN)
+    if plan is not _PLAIN:
+        return plan  # type: ignore[no-any-return]
+    from google.protobuf.descriptor import FieldDescriptor as fd
+
+    built: dict[str, tuple[str, int, bool, Any]] | None = {}
+    if desc.full_name.startswith("google.protobuf.") or desc.extension_ranges:
+        built = None
+    else:
+        assert built is not None
+        for f in desc.fields:
+            if f.containing_oneof is not None:
+                continue  # json_format checks oneofs: those keys give up
+            t = f.cpp_type
+            if t == fd.CPPTYPE_STRING and f.type == fd.TYPE_BYTES:
+                continue
+            if t == fd.CPPTYPE_MESSAGE and f.message_type.GetOptions().map_entry:
+                continue
+            if t in (fd.CPPTYPE_ENUM, fd.CPPTYPE_FLOAT):
+                continue
+            entry = (f.name, t, f.is_repeated, f.message_type)
+            built[f.json_name] = entry
+            built.setdefault(f.name, entry)
+    _PARSE_PLANS[desc] = built
+    return built
+
+
+def _fast_message(obj: dict[str, Any], cls: type[Message]) -> Message | None:
+    msg = cls()
+    try:
+        _fill(msg, obj)
+    except (_GiveUp, ValueError, TypeError, AttributeError, OverflowError):
+        return None
+    return msg
+
+
+def _fill(msg: Any, obj: Any) -> None:
+    from google.protobuf.descriptor import FieldDescriptor as fd
+
+    if type(obj) is not dict:
+        raise _GiveUp
+    plan = _parse_plan(msg.DESCRIPTOR)
+    if plan is None:
+        raise _GiveUp
+    seen: set[str] = set()
+    for key, value in obj.items():
+        entry = plan.get(key)
+        if entry is None:
+            raise _GiveUp
+        name, t, repeated, _ = entry
+        if name in seen:
+            raise _GiveUp  # the same field twice (name and JSON name): json_format says so
+        seen.add(name)
+        if repeated:
+            if type(value) is not list:
+                raise _GiveUp
+            target = getattr(msg, name)
+            if t == fd.CPPTYPE_MESSAGE:
+                for item in value:
+                    _fill(target.add(), item)
+            else:
+                for item in value:
+                    _check_plain(t, item)
+                target.extend(value)
+        elif t == fd.CPPTYPE_MESSAGE:
+            sub = getattr(msg, name)
+            sub.SetInParent()
+            _fill(sub, value)
+        else:
+            _check_plain(t, value)
+            setattr(msg, name, value)
+
+
+def _check_plain(t: int, value: Any) -> None:
+    """value is of the one Python type the fast path takes for cpp type t."""
+    from google.protobuf.descriptor import FieldDescriptor as fd
+
+    vt = type(value)
+    if t == fd.CPPTYPE_STRING:
+        ok = vt is str
+    elif t == fd.CPPTYPE_BOOL:
+        ok = vt is bool
+    elif t == fd.CPPTYPE_DOUBLE:
+        ok = (vt is float and math.isfinite(value)) or vt is int
+    else:  # the integer types; the message checks the range
+        ok = vt is int
+    if not ok:
+        raise _GiveUp
