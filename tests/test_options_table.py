@@ -34,7 +34,7 @@ COMMON = set(OPTION_NAMES)
 COMMANDS: dict[str, set[str]] = {
     "list": COMMON,
     "describe": COMMON,
-    "call": COMMON | {"data", "allow_unknown_fields"},
+    "call": COMMON | {"data", "allow_unknown_fields", "each", "concurrency"},
     "doctor": COMMON,
     "config show": COMMON,
     "token print": set(TOKEN_OPTION_NAMES) - {"output", "color"},  # prints the token alone
@@ -67,6 +67,7 @@ RANGES = {
     "retries": "a whole number from 0 to 4",
     "mint_timeout": "a finite number from 1 to 3600",
     "port": "a whole number from 0 to 65535",
+    "concurrency": "a whole number from 1 to 256",
 }
 
 # (text on the command line or in a variable, the TOML literal, how the config error shows it)
@@ -77,6 +78,7 @@ BAD = {
     "retries": [("nan", "nan", "nan"), ("inf", "inf", "inf"), ("-1", "-1", "-1"), ("5", "5", "5"), ("100", "100", "100"), ("x", '"x"', "'x'")],
     "mint_timeout": [("nan", "nan", "nan"), ("inf", "inf", "inf"), ("0.5", "0.5", "0.5"), ("3601", "3601", "3601")],
     "port": [("nan", None, None), ("inf", None, None), ("-1", None, None), ("65536", None, None)],
+    "concurrency": [("nan", None, None), ("0", None, None), ("257", None, None), ("1.5", None, None)],
 }
 
 NUMERIC_CASES = [(name, text, toml, shown) for name, cases in BAD.items() for text, toml, shown in cases]
@@ -88,10 +90,14 @@ def test_the_numeric_rows_are_these() -> None:
 
 
 def _argv(row: Opt) -> list[str]:
+    if row.name == "concurrency":
+        return ["call", "127.0.0.1:1", "M", "--each"]
     return ["serve"] if row.name == "port" else ["config", "show"]
 
 
 def _command(row: Opt) -> str:
+    if row.name == "concurrency":
+        return "call"
     return "serve" if row.name == "port" else "config show"
 
 
