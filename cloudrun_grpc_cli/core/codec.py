@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ..errors import RequestDataError, one_line
@@ -248,6 +247,8 @@ def _to_message_slow(
     obj: dict[str, Any], cls: type[Message], *, index: int = 1, allow_unknown: bool = False
 ) -> Message:
     """to_message through json_format alone (what the fast path must equal)."""
+    from google.protobuf import json_format
+
     msg = cls()
     try:
         _check_fields(obj, msg.DESCRIPTOR, "")
@@ -275,9 +276,7 @@ _PARSE_PREFIX = re.compile(r"^Failed to parse (\w+) field: ")
 _NO_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "((?:[^"\\]|\\.)*)"')
 
 
-def _parse_error(
-    e: json_format.ParseError, msg: Message, index: int, allow_unknown: bool
-) -> RequestDataError:
+def _parse_error(e: Exception, msg: Message, index: int, allow_unknown: bool) -> RequestDataError:
     """protobuf's nested "Failed to parse a field: Failed to parse b field: …" as one line."""
     text = str(e).split("\n", 1)[0]
     path: list[str] = []
@@ -413,6 +412,8 @@ def _check_single(f: Any, value: Any, path: str) -> None:
 def to_json(msg: Message, *, emit_defaults: bool = False, proto_names: bool = False) -> dict[str, Any]:
     if not emit_defaults:
         return (_BY_PROTO_NAME if proto_names else _BY_JSON_NAME).to_json(msg)
+    from google.protobuf import json_format
+
     return json_format.MessageToDict(
         msg,
         always_print_fields_with_no_presence=emit_defaults,
@@ -437,6 +438,8 @@ class JsonWriter:
     def to_json(self, msg: Message) -> dict[str, Any]:
         plan = self._plan(msg.DESCRIPTOR)
         if plan is None:
+            from google.protobuf import json_format
+
             return json_format.MessageToDict(msg, preserving_proto_field_name=self.proto_names)
         out: dict[str, Any] = {}
         for field, value in msg.ListFields():

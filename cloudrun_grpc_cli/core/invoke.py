@@ -118,9 +118,9 @@ def invoke(
     metadata: Metadata,
     timeout: float | None = None,
     scrub: Scrub = default_scrub,
-) -> Generator[Event, None, None]:
-    """Yield Headers, Message*, Trailers, Status. Raises RequestDataError when the
-    request stream fails (after the call is cancelled)."""
+) -> Generator[Event, None, Status]:
+    """Yield Headers, Message*, Trailers, Status, and return the Status. Raises
+    RequestDataError when the request stream fails (after the call is cancelled)."""
     kind = method_kind(method)
     path = "/" + method_name(method)
     response_cls = GetMessageClass(method.output_type)
@@ -139,6 +139,7 @@ def invoke(
         request = first if first is not None else GetMessageClass(method.input_type)()
         mc: Any = channel.unary_stream(path, _serialize, deserialize)
         call = mc(request, metadata=md, timeout=timeout)
+        del first, request  # serialized and sent: a large one is freed now
     else:
         mc = channel.stream_stream(path, _serialize, deserialize)
         call = mc(reqs, metadata=md, timeout=timeout)
@@ -151,16 +152,18 @@ def invoke(
         count = 0
         held: ProtoMessage | None = None  # a unary answer is shown once it is known whole
         try:
-            for msg in call:
-                if not single:
+            if not single:  # the hot loop of streams: nothing else per message
+                for msg in call:
                     count += 1
                     yield Message(msg, count)
-                elif held is None:
-                    held, count = msg, 1
-                else:
-                    extra += 1
-                    if extra >= MAX_EXTRA:
-                        break
+            else:
+                for msg in call:
+                    if held is None:
+                        held, count = msg, 1
+                    else:
+                        extra += 1
+                        if extra >= MAX_EXTRA:
+                            break
         except grpc.RpcError:
             pass
         if extra:
@@ -187,13 +190,15 @@ def invoke(
             num, name = INTERNAL
             message = f"server sent {got} messages for a {kind} method, which answers with one"
         finished = True
-        yield Status(
+        status = Status(
             code=num,
             name=name,
             message=message,
             details=status_details(trailers),
             elapsed_ms=(time.monotonic() - start) * 1000,
         )
+        yield status
+        return status
     finally:
         if not finished:
             call.cancel()
