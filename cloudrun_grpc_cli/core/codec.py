@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from ..errors import RequestDataError, one_line
@@ -549,6 +550,18 @@ def dumps(obj: Any) -> str:
 # exactly json_format's (tests/test_codec_json.py compares them).
 
 _PLAIN = object()  # a type without a fast plan
+_MESSAGE = FieldDescriptor.CPPTYPE_MESSAGE
+_DOUBLE = FieldDescriptor.CPPTYPE_DOUBLE
+# cpp type → the Python type the fast path takes (integers: int; the message checks the range)
+_PLAIN_TYPE: dict[int, type] = {
+    FieldDescriptor.CPPTYPE_STRING: str,
+    FieldDescriptor.CPPTYPE_BOOL: bool,
+    FieldDescriptor.CPPTYPE_DOUBLE: float,
+    FieldDescriptor.CPPTYPE_INT32: int,
+    FieldDescriptor.CPPTYPE_INT64: int,
+    FieldDescriptor.CPPTYPE_UINT32: int,
+    FieldDescriptor.CPPTYPE_UINT64: int,
+}
 
 
 class _GiveUp(Exception):
@@ -596,8 +609,6 @@ def _fast_message(obj: dict[str, Any], cls: type[Message]) -> Message | None:
 
 
 def _fill(msg: Any, obj: Any) -> None:
-    from google.protobuf.descriptor import FieldDescriptor as fd
-
     if type(obj) is not dict:
         raise _GiveUp
     plan = _parse_plan(msg.DESCRIPTOR)
@@ -616,14 +627,14 @@ def _fill(msg: Any, obj: Any) -> None:
             if type(value) is not list:
                 raise _GiveUp
             target = getattr(msg, name)
-            if t == fd.CPPTYPE_MESSAGE:
+            if t == _MESSAGE:
                 for item in value:
                     _fill(target.add(), item)
             else:
                 for item in value:
                     _check_plain(t, item)
                 target.extend(value)
-        elif t == fd.CPPTYPE_MESSAGE:
+        elif t == _MESSAGE:
             sub = getattr(msg, name)
             sub.SetInParent()
             _fill(sub, value)
@@ -634,16 +645,8 @@ def _fill(msg: Any, obj: Any) -> None:
 
 def _check_plain(t: int, value: Any) -> None:
     """value is of the one Python type the fast path takes for cpp type t."""
-    from google.protobuf.descriptor import FieldDescriptor as fd
-
     vt = type(value)
-    if t == fd.CPPTYPE_STRING:
-        ok = vt is str
-    elif t == fd.CPPTYPE_BOOL:
-        ok = vt is bool
-    elif t == fd.CPPTYPE_DOUBLE:
-        ok = (vt is float and math.isfinite(value)) or vt is int
-    else:  # the integer types; the message checks the range
-        ok = vt is int
-    if not ok:
+    if vt is not _PLAIN_TYPE.get(t) and not (t == _DOUBLE and vt is int):
+        raise _GiveUp
+    if vt is float and not math.isfinite(value):
         raise _GiveUp
