@@ -72,7 +72,7 @@ def test_per_message_benchmarks_run_with_tiny_counts(tmp_path: Path) -> None:
                                 "--groups", SPEED, timeout=300)
     targets = {t["key"]: t for t in results["targets"]}
     assert set(targets) == {"S1", "S1-cpu", "S1-rss", "S2", "S2-cpu", "S2-rss", "S3", "S4",
-                            "S4-rss", "S6"}
+                            "S4-rss", "S6", "S6b"}
     for t in targets.values():
         assert t["value"] > 0, t
         assert t["result"] in ("PASS", "FAIL")
