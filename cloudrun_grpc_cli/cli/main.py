@@ -58,12 +58,13 @@ _MODULES = {
     "list": "discover",
     "describe": "discover",
     "call": "call",
+    "bench": "bench_cmd",
     "token": "token",
     "serve": "serve",
     "demo": "demo_cmd",
     "config": "config_cmd",
 }
-_ORDER = ("discover", "call", "token", "serve", "demo_cmd", "config_cmd")
+_ORDER = ("discover", "call", "bench_cmd", "token", "serve", "demo_cmd", "config_cmd")
 _registered: set[str] = set()
 
 
