@@ -126,8 +126,9 @@ class Report:
         if not h.count:
             return dict.fromkeys(("min", "mean", *(p for p, _ in PERCENTILES), "max"))
         out: dict[str, float | None] = {"min": h.min_ms, "mean": h.mean_ms}
+        values = h.percentiles_ms([p for _, p in PERCENTILES])
         for name, p in PERCENTILES:
-            out[name] = h.percentile_ms(p)
+            out[name] = values[p]
         out["max"] = h.max_ms
         return out
 

@@ -237,11 +237,12 @@ class _Run:
         self.workers = share.workers
         self.worker = share.worker
         self.warm_n = share.warmup_requests
-        self.warm_end = start + job.warmup_seconds
+        self.warm_s = job.warmup_seconds
         self.total = share.total
+        # Times are kept as seconds since the start (exact for a rate's schedule).
         # The measured phase starts after a warmup by time at once, after one by
         # requests with its first measured ticket.
-        self.m_start: float | None = None if self.warm_n else self.warm_end
+        self.m_start: float | None = None if self.warm_n else self.warm_s
         self.end: float | None = None
         if self.m_start is not None and job.duration is not None:
             self.end = self.m_start + job.duration
@@ -268,22 +269,22 @@ class _Run:
             return None
         i = self.issued
         if self.rate is not None:
-            t = self.start + (i * self.workers + self.worker) / self.rate
+            rel = (i * self.workers + self.worker) / self.rate
         else:
-            t = time.monotonic()
-        measured = i >= self.warm_n and t >= self.warm_end
+            rel = time.monotonic() - self.start
+        measured = i >= self.warm_n and rel >= self.warm_s
         if measured:
             if self.m_start is None:
-                self.m_start = t
+                self.m_start = rel
                 if self.job.duration is not None:
-                    self.end = t + self.job.duration
+                    self.end = rel + self.job.duration
             if self.total is not None and self.m_issued >= self.total:
                 return None
-            if self.end is not None and t >= self.end:
+            if self.end is not None and rel >= self.end:
                 return None
             self.m_issued += 1
         self.issued = i + 1
-        return t, measured
+        return self.start + rel, measured
 
     def record(self, t0: float, t1: float, measured: bool, error: tuple[int, str, str] | None, n: int) -> None:
         if not measured:
@@ -360,7 +361,7 @@ class _Run:
             codes=dict(self.codes),
             samples=tuple(self.samples),
             received=self.received,
-            started=self.m_start if self.m_issued else None,
+            started=self.start + self.m_start if self.m_issued and self.m_start is not None else None,
             ended=self.ended,
             warmup_done=self.warm_done,
             warmup_errors=self.warm_errors,
@@ -442,7 +443,7 @@ async def _supervise(run: _Run, channels: list[grpc.aio.Channel], link: Link) ->
                 run.stopping = True
                 await _cancel(pending)
                 return
-            if run.end is not None and pending and time.monotonic() > run.end + run.job.grace:
+            if run.end is not None and pending and time.monotonic() > run.start + run.end + run.job.grace:
                 run.cutting = True
                 await _cancel(pending)
                 return
