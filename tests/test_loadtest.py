@@ -162,17 +162,19 @@ def test_duration_runs_for_that_long(srv: Guarded) -> None:
 
 
 def test_rate_spreads_requests_over_time(srv: Guarded) -> None:
-    doc = report_of(bench(srv, "SayHello", "--rate", "40", "-n", "40", "-c", "4"))
+    doc = report_of(bench(srv, "SayHello", "--rate", "40", "-n", "40", "-c", "10"))
     assert doc["total"] == 40
     # 40 requests at 40/s are due over 0.975 s: a closed loop would take a fraction of that
-    assert 0.9 <= doc["duration_s"] <= 1.6
-    assert 25 <= doc["rps"] <= 44
+    # (the upper bounds are generous: a loaded machine answers late, never early)
+    assert 0.975 <= doc["duration_s"] <= 3.0
+    assert 13 <= doc["rps"] <= 41.1
 
 
 def test_rate_with_duration_sends_the_schedule(srv: Guarded) -> None:
-    doc = report_of(bench(srv, "SayHello", "--rate", "50", "--duration", "1", "-c", "4"))
+    doc = report_of(bench(srv, "SayHello", "--rate", "50", "--duration", "1", "-c", "10"))
     assert doc["total"] == 50  # due at 0, 0.02 … 0.98 s: exactly rate x duration
-    assert 45 <= doc["rps"] <= 51
+    assert 0.98 <= doc["duration_s"] <= 3.0
+    assert 16 <= doc["rps"] <= 51
 
 
 def _slow_count(doc: dict, ms: float) -> int:
@@ -197,23 +199,23 @@ def test_closed_loop_latency_is_from_sending(issuer: Issuer, certs: CertFiles, t
     with guarded_echo(issuer, certs, tmp_path, Stall([10], 0.6)) as s:
         doc = report_of(bench(s, "SayHello", "-n", "60", "-c", "1"))
     assert doc["latency_ms"]["max"] >= 550
-    assert _slow_count(doc, 300) == 1
+    assert _slow_count(doc, 450) == 1
 
 
 # --- --warmup ---------------------------------------------------------------------------------
 
 
 def test_warmup_requests_are_left_out(issuer: Issuer, certs: CertFiles, tmp_path: Path) -> None:
-    """A cold start: the first 3 calls take 0.4 s each. --warmup 3 keeps them out."""
-    with guarded_echo(issuer, certs, tmp_path, Stall([1, 2, 3], 0.4)) as s:
+    """A cold start: the first 3 calls take 0.6 s each. --warmup 3 keeps them out."""
+    with guarded_echo(issuer, certs, tmp_path, Stall([1, 2, 3], 0.6)) as s:
         doc = report_of(bench(s, "SayHello", "-n", "20", "-c", "1", "--warmup", "3"))
         assert len(s.echo_calls("SayHello")) == 23
     assert doc["total"] == 20
-    assert doc["latency_ms"]["max"] < 350
-    with guarded_echo(issuer, certs, tmp_path, Stall([1, 2, 3], 0.4)) as s:
+    assert doc["latency_ms"]["max"] < 550
+    with guarded_echo(issuer, certs, tmp_path, Stall([1, 2, 3], 0.6)) as s:
         cold = report_of(bench(s, "SayHello", "-n", "20", "-c", "1"))
-    assert cold["latency_ms"]["max"] >= 380
-    assert _slow_count(cold, 320) == 3
+    assert cold["latency_ms"]["max"] >= 590
+    assert _slow_count(cold, 550) == 3
 
 
 def test_warmup_in_seconds_with_a_rate(srv: Guarded) -> None:
@@ -289,7 +291,7 @@ def test_a_token_that_expires_mid_run_gives_no_error(certs: CertFiles, tmp_path:
     issuer = SlowIssuer(lifetime=4, delay=0.6).start()
     try:
         with guarded_echo(issuer, certs, tmp_path, clock_skew=0) as s:
-            doc = report_of(bench(s, "SayHello", "--rate", "40", "--duration", "6", "-c", "4"))
+            doc = report_of(bench(s, "SayHello", "--rate", "40", "--duration", "6", "-c", "10"))
             tokens = s.tokens()
     finally:
         issuer.stop()
@@ -297,17 +299,17 @@ def test_a_token_that_expires_mid_run_gives_no_error(certs: CertFiles, tmp_path:
     assert doc["status"] == {"OK": 240}
     assert len(tokens) >= 2  # the run outlived its first token
     assert 2 <= len(issuer.minted) <= 5  # refreshed near expiry, never per request
-    assert doc["latency_ms"]["max"] < 500  # no request waited for the 0.6 s mint
+    assert doc["latency_ms"]["max"] < 600  # no request waited for the 0.6 s mint
 
 
 def test_a_given_token_that_ends_before_the_run_is_warned_about(srv: Guarded, issuer: Issuer) -> None:
-    token = issuer.id_token("https://localhost", email="sa@test-project.iam.gserviceaccount.com", lifetime=1)
+    token = issuer.id_token("https://localhost", email="sa@test-project.iam.gserviceaccount.com", lifetime=2)
     r = run("bench", srv.target, "--cacert", str(srv.ca), "--token", token, "SayHello",
-            "--duration", "1.5", "--rate", "10", "--workers", "1", "-o", "json")
+            "--duration", "2.5", "--rate", "10", "--workers", "1", "-o", "json")
     assert r.code == 0, r  # the server allows 10 s of clock skew
     assert r.stderr.startswith("warning: the token you gave expires in ")
     assert r.stderr.endswith(
-        " s, before the run ends (about 1.5 s): requests after that will fail; let crgrpc "
+        " s, before the run ends (about 2.5 s): requests after that will fail; let crgrpc "
         "mint it (--key-file, ADC) to have it refreshed\n"
     )
 
@@ -319,12 +321,12 @@ def test_two_workers_merge_their_figures(issuer: Issuer, certs: CertFiles, tmp_p
     """Two worker processes on one schedule at --rate: their counts and histograms add up."""
     peers = PeerRecorder()
     with guarded_echo(issuer, certs, tmp_path, peers) as s:
-        r = bench(s, "SayHello", "--rate", "40", "--duration", "1", "-c", "4", "--no-token-cache", workers="2")
+        r = bench(s, "SayHello", "--rate", "40", "--duration", "1", "-c", "10", "--no-token-cache", workers="2")
         doc = report_of(r)
         calls = len(s.echo_calls("SayHello"))
     assert (doc["total"], doc["ok"], doc["status"]) == (40, 40, {"OK": 40})  # they took turns
     assert calls == 40
-    assert 30 <= doc["rps"] <= 41
+    assert 13 <= doc["rps"] <= 41.1
     assert len(set(peers.peers)) == 2  # one connection per worker
     assert len(issuer.minted) == 3  # the command's own (for reflection), then once per worker
 
@@ -438,7 +440,7 @@ def test_connection_refused_exits_4() -> None:
 # --- Ctrl-C ---------------------------------------------------------------------------------
 
 
-def test_ctrl_c_reports_what_was_measured_and_exits_130(srv: Guarded) -> None:
+def test_ctrl_c_reports_what_was_measured_and_ends_by_sigint(srv: Guarded) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloudrun_grpc_cli", "bench", srv.target, *srv.args(), "SayHello",
          "--duration", "60", "--rate", "50", "-c", "2", "--workers", "2", "-o", "json"],
@@ -454,7 +456,7 @@ def test_ctrl_c_reports_what_was_measured_and_exits_130(srv: Guarded) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == -signal.SIGINT, err  # ends by SIGINT: a shell reports 130
     assert err.decode().endswith("error: interrupted\n")
     doc = json.loads(out)
     check_consistent(doc)

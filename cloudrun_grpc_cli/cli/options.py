@@ -450,4 +450,6 @@ BENCH_OPTION_NAMES = (
     "total", "duration", "concurrency", "connections", "rate", "warmup", "workers",
     "max_error_rate",
 )
-bench_options = with_options("data", "allow_unknown_fields", *BENCH_OPTION_NAMES, *OPTION_NAMES)
+bench_options = with_options(
+    "data", "allow_unknown_fields", *BENCH_OPTION_NAMES, *OPTION_NAMES, helps={"output": MODES_BASIC}
+)

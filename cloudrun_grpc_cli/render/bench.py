@@ -128,33 +128,39 @@ def print_header(console: Any, load: LoadPlan) -> None:
     console.print(Text("  " + describe_run(load), style="dim"), soft_wrap=True)
 
 
-def histogram_table(report: Report, *, color: bool) -> Any:
-    """The latency histogram: one row per bucket, a bar scaled to the largest."""
-    from rich.table import Table
+def _right(cells: list[str]) -> list[str]:
+    """Cells of one column, right-aligned to the widest."""
+    width = max((len(c) for c in cells), default=0)
+    return [c.rjust(width) for c in cells]
+
+
+def histogram_lines(report: Report, *, color: bool) -> list[Any]:
+    """The latency histogram: one aligned line per bucket, a bar scaled to the largest
+    (columns.aligned: never folded or padded at the end, whatever the terminal's width)."""
     from rich.text import Text
 
+    from .columns import aligned
+
     buckets = report.latencies.buckets()
-    table = Table.grid(padding=(0, 1))
-    table.add_column(justify="right", no_wrap=True)
-    table.add_column(no_wrap=True)
-    table.add_column(justify="right", no_wrap=True)
-    table.add_column(justify="right", no_wrap=True)
     peak = max((n for _, n in buckets), default=0)
     total = sum(n for _, n in buckets) or 1
-    for le, n in buckets:
+    bounds = _right([f"≤ {le:g} ms" for le, _ in buckets])
+    counts = _right([_count(n) for _, n in buckets])
+    shares = _right([f"{n * 100 / total:.1f}%" for _, n in buckets])
+    rows = []
+    for i, (_, n) in enumerate(buckets):
         cells = n * BAR_WIDTH * 8 // peak if peak else 0
         bar = "█" * (cells // 8) + (_EIGHTHS[cells % 8] if cells % 8 else "")
-        table.add_row(
-            Text(f"≤ {le:g} ms"),
+        rows.append([
+            Text(bounds[i]),
             Text(bar.ljust(BAR_WIDTH), style="cyan" if color else ""),
-            Text(_count(n)),
-            Text(f"{n * 100 / total:.1f}%", style="dim"),
-        )
-    return table
+            Text(counts[i]),
+            Text(shares[i], style="dim"),
+        ])
+    return aligned(rows, gap=1)
 
 
 def print_summary(console: Any, report: Report) -> None:
-    from rich.table import Table
     from rich.text import Text
 
     color = console.is_terminal and not console.no_color
@@ -197,30 +203,35 @@ def print_summary(console: Any, report: Report) -> None:
         c.print(Text.assemble((label.ljust(width), "dim"), value), soft_wrap=True)
     if total:
         c.print()
-        lat = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
-        lat.add_column(Text("latency ms", style="bold"), no_wrap=True)
         values = report.latency_ms()
-        for name in values:
-            lat.add_column(Text(name, style="dim"), justify="right", no_wrap=True)
-        lat.add_row("", *(Text(_ms(v)) for v in values.values()))
-        c.print(lat)
-    if total:
+        names = ["latency ms", *values]
+        cells = ["", *(_ms(v) for v in values.values())]
+        widths = [max(len(n), len(v)) for n, v in zip(names, cells, strict=True)]
+        header = Text.assemble(
+            (names[0].ljust(widths[0]), "bold"),
+            *((" " + n.rjust(w), "dim") for n, w in zip(names[1:], widths[1:], strict=True)),
+        )
+        c.print(header, soft_wrap=True)
+        c.print(Text(" ".join(v.rjust(w) for v, w in zip(cells, widths, strict=True))), soft_wrap=True)
         c.print()
         c.print(Text("latency histogram", style="bold"))
-        c.print(histogram_table(report, color=color))
+        for line in histogram_lines(report, color=color):
+            c.print(line, soft_wrap=True)
     status = report.status()
     if status:
+        from .columns import aligned
+
         c.print()
         c.print(Text("status", style="bold"))
-        st = Table.grid(padding=(0, 2))
-        st.add_column(no_wrap=True)
-        st.add_column(justify="right")
-        for name, n in status.items():
-            style = ("green" if name == "OK" else "red") if color else ""
-            st.add_row(Text(name, style=style), Text(f"{_count(n)}{pct(n)}"))
-        c.print(st)
+        numbers = _right([_count(n) for n in status.values()])
+        rows = [
+            [Text(name, style=("green" if name == "OK" else "red") if color else ""), Text(f"{numbers[i]}{pct(n)}")]
+            for i, (name, n) in enumerate(status.items())
+        ]
+        for line in aligned(rows):
+            c.print(line, soft_wrap=True)
     if report.samples:
         c.print()
         c.print(Text("error samples", style="bold"))
-        for s in report.samples:
-            c.print(Text("  " + visible(s)), soft_wrap=True)
+        for sample in report.samples:
+            c.print(Text("  " + visible(sample)), soft_wrap=True)
