@@ -105,14 +105,39 @@ class PeerRecorder(grpc.ServerInterceptor):  # type: ignore[misc]
 
 @dataclass
 class SlowIssuer(Issuer):
-    """An issuer whose token endpoint takes `delay` seconds to answer."""
+    """An issuer whose token endpoint takes `delay` seconds to answer, and whose ID
+    tokens were issued `age` seconds before (as a cached token is); `windows` holds
+    (arrived, answered) of each token request (time.monotonic)."""
 
     delay: float = 0.0
+    age: int = 0
+    windows: list[tuple[float, float]] = field(default_factory=list)
+
+    def id_token(self, audience: str, **kw: Any) -> str:
+        if kw.get("now") is None:
+            kw["now"] = int(time.time()) - self.age
+        return super().id_token(audience, **kw)
 
     def _route(self, r: Any) -> Any:
-        if r.path == "/token":
-            time.sleep(self.delay)
-        return super()._route(r)
+        if r.path != "/token":
+            return super()._route(r)
+        arrived = time.monotonic()
+        time.sleep(self.delay)
+        answer = super()._route(r)
+        self.windows.append((arrived, time.monotonic()))
+        return answer
+
+
+class Arrivals(grpc.ServerInterceptor):  # type: ignore[misc]
+    """When (time.monotonic) each Echo call reached the server."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        if _echo_call(details):
+            self.times.append(time.monotonic())
+        return continuation(details)
 
 
 @dataclass
