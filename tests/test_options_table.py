@@ -42,6 +42,7 @@ COMMANDS: dict[str, set[str]] = {
     "token decode": {"verify", "verify_audience", "certs", "output", "color", "proxy"},
     "serve": {"host", "port", "tls_cert", "tls_key", "reflection", "require_token", "serve_audience", "certs", "allow_email"},
     "demo": {"color"},
+    "bench": COMMON | {"data", "allow_unknown_fields", "total", "duration", "bench_concurrency", "connections", "rate", "warmup", "workers", "max_error_rate"},
 }
 
 
@@ -68,6 +69,13 @@ RANGES = {
     "mint_timeout": "a finite number from 1 to 3600",
     "port": "a whole number from 0 to 65535",
     "concurrency": "a whole number from 1 to 256",
+    "total": "a whole number from 1 to 1000000000",
+    "duration": "a finite number from 0.001 to 99999999",
+    "bench_concurrency": "a whole number from 1 to 100000",
+    "connections": "a whole number from 1 to 10000",
+    "rate": "a finite number from 0.01 to 10000000",
+    "workers": "a whole number from 1 to 1024",
+    "max_error_rate": "a finite number from 0 to 1",
 }
 
 # (text on the command line or in a variable, the TOML literal, how the config error shows it)

@@ -20,7 +20,7 @@ def no_args_is_help_error() -> type[Any]:
     try:
         from typer._click.exceptions import NoArgsIsHelpError
     except ImportError:  # a typer that uses the real Click
-        from click.exceptions import NoArgsIsHelpError  # type: ignore[no-redef,import-not-found]
+        from click.exceptions import NoArgsIsHelpError  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
     return NoArgsIsHelpError  # type: ignore[no-any-return]
 
 

@@ -61,12 +61,13 @@ _MODULES = {
     "describe": "discover",
     "call": "call",
     "doctor": "doctor",
+    "bench": "bench_cmd",
     "token": "token",
     "serve": "serve",
     "demo": "demo_cmd",
     "config": "config_cmd",
 }
-_ORDER = ("discover", "call", "doctor", "token", "serve", "demo_cmd", "config_cmd")
+_ORDER = ("discover", "call", "doctor", "bench_cmd", "token", "serve", "demo_cmd", "config_cmd")
 _registered: set[str] = set()
 
 

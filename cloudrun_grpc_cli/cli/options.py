@@ -36,6 +36,7 @@ REQUEST = "Request"
 VERIFY = "Verification"
 SERVER = "Server"
 CLOUD_RUN = "Cloud Run"
+LOAD = "Load"
 
 # Deadlines: grpcio takes up to about 7e9 s (beyond, its absolute deadline
 # overflows: an immediate DEADLINE_EXCEEDED), and the grpc-timeout header has at
@@ -60,6 +61,9 @@ class Opt(NamedTuple):
     max: float | None = None
     dest: str = ""  # the command's parameter name (default: name)
     show_default: bool = True
+    # For a text row with a grammar of its own (bench's --warmup): text → value,
+    # ValueError(what the text must be) otherwise; typer then reports it like a range.
+    check: Callable[[str], Any] | None = None
 
     @property
     def param(self) -> str:
@@ -101,6 +105,8 @@ class Opt(NamedTuple):
         kw: dict[str, Any] = {}
         if self.is_number:
             kw["parser"] = _NumberParser(self)
+        elif self.check is not None:
+            kw["parser"] = _TextParser(self)
         if not self.show_default:
             kw["show_default"] = False
         return typer.Option(
@@ -159,6 +165,30 @@ class _NumberParser:
             raise typer.BadParameter(f"{shown} is not {e}") from None
 
 
+class _TextParser:
+    """typer's parser for a row with a `check`: BadParameter like a number's range."""
+
+    def __init__(self, row: Opt) -> None:
+        self.row = row
+        self.__name__ = "text"
+
+    def __call__(self, value: Any) -> Any:
+        assert self.row.check is not None
+        if not isinstance(value, str):
+            return value  # already parsed (a default)
+        try:
+            return self.row.check(value)
+        except ValueError as e:
+            shown = value.strip() or repr(value)
+            raise typer.BadParameter(f"{shown} is not {e}") from None
+
+
+def _warmup(text: str) -> Any:
+    from ..core.load.spec import parse_warmup
+
+    return parse_warmup(text)
+
+
 def _row(
     name: str,
     *flags: str,
@@ -173,6 +203,7 @@ def _row(
     max: float | None = None,
     dest: str = "",
     show_default: bool = True,
+    check: Callable[[str], Any] | None = None,
 ) -> Opt:
     return Opt(
         name=name,
@@ -188,6 +219,7 @@ def _row(
         max=max,
         dest=dest,
         show_default=show_default,
+        check=check,
     )
 
 
@@ -254,6 +286,15 @@ OPTIONS: tuple[Opt, ...] = (
     _row("require_token", "--require-token", pytype=bool, default=False, panel=SERVER, config=False, help="Reject calls without a valid Google ID token."),
     _row("serve_audience", "--audience", pytype=Optional[str], default=None, panel=SERVER, metavar="AUD", env="AUDIENCE", config=False, dest="audience", help="With --require-token: the audience tokens must carry."),
     _row("allow_email", "--allow-email", pytype=list[str], default=[], panel=SERVER, metavar="EMAIL", config=False, help="With --require-token: only these emails (repeatable)."),
+    # --- bench ---------------------------------------------------------------------------
+    _row("total", "-n", "--total", pytype=Optional[int], default=None, panel=LOAD, metavar="N", env="BENCH_TOTAL", config=False, min=1, max=1_000_000_000, show_default=False, help="Send N requests (after the warmup); or give --duration."),
+    _row("duration", "--duration", pytype=Optional[float], default=None, panel=LOAD, metavar="SECONDS", env="BENCH_DURATION", config=False, min=TIMEOUT_MIN, max=TIMEOUT_MAX, show_default=False, help="Send requests for this many seconds (after the warmup); or give --total."),
+    _row("bench_concurrency", "-c", "--concurrency", pytype=int, default=10, panel=LOAD, metavar="C", env="BENCH_CONCURRENCY", dest="concurrency", config=False, min=1, max=100_000, help="Requests in flight at most, over all workers."),
+    _row("connections", "--connections", pytype=Optional[int], default=None, panel=LOAD, metavar="K", env="BENCH_CONNECTIONS", config=False, min=1, max=10_000, show_default=False, help="Connections over all workers, to reach several instances; by default one per worker."),
+    _row("rate", "--rate", pytype=Optional[float], default=None, panel=LOAD, metavar="RPS", env="BENCH_RATE", config=False, min=0.01, max=10_000_000, show_default=False, help="Start requests at this rate (open loop; latency counts from each request's due time); by default each ends before the next starts."),
+    _row("warmup", "--warmup", pytype=Optional[str], default=None, panel=LOAD, metavar="N|Ns", env="BENCH_WARMUP", config=False, show_default=False, check=_warmup, help="Send N requests, or for N seconds (5s), first and leave them out of the figures."),
+    _row("workers", "--workers", pytype=Optional[int], default=None, panel=LOAD, metavar="W", env="BENCH_WORKERS", config=False, min=1, max=1024, show_default=False, help="Worker processes; by default the number of CPU cores."),
+    _row("max_error_rate", "--max-error-rate", pytype=float, default=0.0, panel=LOAD, metavar="R", env="BENCH_MAX_ERROR_RATE", config=False, min=0, max=1, help="Exit 0 when at most this fraction of requests failed, else 64+N for the most frequent failing status N."),
 )
 
 ROWS: dict[str, Opt] = {row.name: row for row in OPTIONS}
@@ -419,3 +460,10 @@ SERVE_OPTION_NAMES = (
     "certs", "allow_email",
 )
 DEMO_OPTION_NAMES = ("color",)
+BENCH_OPTION_NAMES = (
+    "total", "duration", "bench_concurrency", "connections", "rate", "warmup", "workers",
+    "max_error_rate",
+)
+bench_options = with_options(
+    "data", "allow_unknown_fields", *BENCH_OPTION_NAMES, *OPTION_NAMES, helps={"output": MODES_BASIC}
+)

@@ -210,6 +210,37 @@ def _version() -> str:
     return __version__
 
 
+def dial_parts(
+    target: Target, settings: ChannelSettings, proxy: egress.Proxy | None = None
+) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, Any]]]:
+    """What every channel to target is dialed with, sync or asyncio: the TLS
+    credentials (None for plaintext) and the channel options, with the rules of
+    --cacert, --cert/--key, --insecure and --authority."""
+    s = settings
+    opts = channel_options(target, s)
+    if not target.tls:
+        return None, opts
+    root = _read_pem(s.cacert, "--cacert", b"CERTIFICATE") if s.cacert else None
+    key = _read_pem(s.key, "--key", b"PRIVATE KEY") if s.key else None
+    chain = _read_pem(s.cert, "--cert", b"CERTIFICATE") if s.cert else None
+    if (key is None) != (chain is None):
+        raise UsageError("--cert and --key go together", "give both for mutual TLS")
+    if s.insecure:
+        root = fetch_server_certificate(target, s.connect_timeout, proxy)
+        name = certificate_name(root)
+        if name and not s.authority:
+            opts.append(("grpc.ssl_target_name_override", name))
+    elif s.authority:
+        opts.append(("grpc.ssl_target_name_override", _host_of(s.authority)))
+    try:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=root, private_key=key, certificate_chain=chain
+        )
+    except Exception as e:  # grpc raises plain errors for bad PEM
+        raise UsageError(f"cannot use the TLS files: {e}") from None
+    return creds, opts
+
+
 class Connection:
     """A channel to one target plus the metadata every call carries."""
 
@@ -234,29 +265,10 @@ class Connection:
         self.channel = self._dial()
 
     def _dial(self) -> grpc.Channel:
-        target, s = self.target, self.settings
-        opts = channel_options(target, s)
-        if not target.tls:
-            return grpc.insecure_channel(target.address, options=opts)
-        root = _read_pem(s.cacert, "--cacert", b"CERTIFICATE") if s.cacert else None
-        key = _read_pem(s.key, "--key", b"PRIVATE KEY") if s.key else None
-        chain = _read_pem(s.cert, "--cert", b"CERTIFICATE") if s.cert else None
-        if (key is None) != (chain is None):
-            raise UsageError("--cert and --key go together", "give both for mutual TLS")
-        if s.insecure:
-            root = fetch_server_certificate(target, s.connect_timeout, self.proxy)
-            name = certificate_name(root)
-            if name and not s.authority:
-                opts.append(("grpc.ssl_target_name_override", name))
-        elif s.authority:
-            opts.append(("grpc.ssl_target_name_override", _host_of(s.authority)))
-        try:
-            creds = grpc.ssl_channel_credentials(
-                root_certificates=root, private_key=key, certificate_chain=chain
-            )
-        except Exception as e:  # grpc raises plain errors for bad PEM
-            raise UsageError(f"cannot use the TLS files: {e}") from None
-        return grpc.secure_channel(target.address, creds, options=opts)
+        creds, opts = dial_parts(self.target, self.settings, self.proxy)
+        if creds is None:
+            return grpc.insecure_channel(self.target.address, options=opts)
+        return grpc.secure_channel(self.target.address, creds, options=opts)
 
     def metadata(self) -> list[tuple[str, str | bytes]]:
         """Headers for one call: the user's, then the auth header (fetched per call).
