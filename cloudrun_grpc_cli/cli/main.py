@@ -58,12 +58,13 @@ _MODULES = {
     "list": "discover",
     "describe": "discover",
     "call": "call",
+    "proxy": "proxy_cmd",
     "token": "token",
     "serve": "serve",
     "demo": "demo_cmd",
     "config": "config_cmd",
 }
-_ORDER = ("discover", "call", "token", "serve", "demo_cmd", "config_cmd")
+_ORDER = ("discover", "call", "proxy_cmd", "token", "serve", "demo_cmd", "config_cmd")
 _registered: set[str] = set()
 
 

@@ -35,6 +35,7 @@ OUTPUT = "Output"
 REQUEST = "Request"
 VERIFY = "Verification"
 SERVER = "Server"
+PROXY = "Proxy"
 
 # Deadlines: grpcio takes up to about 7e9 s (beyond, its absolute deadline
 # overflows: an immediate DEADLINE_EXCEEDED), and the grpc-timeout header has at
@@ -244,6 +245,10 @@ OPTIONS: tuple[Opt, ...] = (
     _row("require_token", "--require-token", pytype=bool, default=False, panel=SERVER, config=False, help="Reject calls without a valid Google ID token."),
     _row("serve_audience", "--audience", pytype=Optional[str], default=None, panel=SERVER, metavar="AUD", env="AUDIENCE", config=False, dest="audience", help="With --require-token: the audience tokens must carry."),
     _row("allow_email", "--allow-email", pytype=list[str], default=[], panel=SERVER, metavar="EMAIL", config=False, help="With --require-token: only these emails (repeatable)."),
+    # --- proxy -----------------------------------------------------------------------------
+    _row("proxy_port", "--port", pytype=int, default=8080, panel=PROXY, metavar="PORT", env="PROXY_PORT", config=False, min=0, max=65535, dest="port", help="Port to listen on; 0 picks a free one (the first line on stdout names it)."),
+    _row("bind", "--bind", pytype=Optional[str], default=None, panel=PROXY, metavar="ADDR", env="PROXY_BIND", config=False, help="Listen on ADDR instead of 127.0.0.1. Anyone who can reach a non-loopback address calls as you: it warns, and takes such an address from the flag only, not from the variable."),
+    _row("grace", "--grace", pytype=float, default=5.0, panel=PROXY, metavar="SECONDS", env="PROXY_GRACE", config=False, min=0, max=TIMEOUT_MAX, help="On Ctrl-C or SIGTERM, let calls in flight finish for up to SECONDS, then cancel them."),
 )
 
 ROWS: dict[str, Opt] = {row.name: row for row in OPTIONS}
@@ -318,10 +323,11 @@ def with_options(*names: str, helps: dict[str, str] | None = None) -> Callable[[
         sig = inspect.signature(fn)
         hints = typing.get_type_hints(fn, include_extras=True)
         takes_opts = "opts" in sig.parameters
+        takes_origins = "origins" in sig.parameters  # where each of its own rows came from
         own = [
             p.replace(annotation=hints.get(p.name, p.annotation))
             for p in sig.parameters.values()
-            if p.name != "opts" and p.name not in params
+            if p.name not in ("opts", "origins") and p.name not in params
         ]
         missing = [r.param for r in rows if r.name not in OPTION_NAMES and r.param not in sig.parameters]
         assert not missing, f"{fn.__name__} does not take {missing}"
@@ -354,6 +360,8 @@ def with_options(*names: str, helps: dict[str, str] | None = None) -> Callable[[
             for r in rows:
                 if r.name not in DEFAULTS:
                     kwargs[r.param] = given[r.name]
+            if takes_origins:
+                kwargs["origins"] = {r.name: origins[r.name] for r in rows if r.name not in DEFAULTS}
             return fn(**kwargs)
 
         wrapper.__signature__ = sig.replace(parameters=[*own, *extra, ctx_param])  # type: ignore[attr-defined]
@@ -402,3 +410,11 @@ SERVE_OPTION_NAMES = (
     "certs", "allow_email",
 )
 DEMO_OPTION_NAMES = ("color",)
+# proxy: call's connection and token options, the log's output options, and its own.
+PROXY_OPTION_NAMES = (
+    *(n for n in OPTION_NAMES if n not in (
+        "proto", "import_path", "protoset", "protoset_out", "no_schema_cache",
+        "emit_defaults", "proto_names", "show_token",
+    )),
+    "proxy_port", "bind", "grace",
+)

@@ -195,6 +195,40 @@ def _version() -> str:
     return __version__
 
 
+def dial_parts(
+    target: Target, settings: ChannelSettings
+) -> tuple[list[tuple[str, Any]], grpc.ChannelCredentials | None]:
+    """The channel options and TLS credentials (None: plaintext) to dial target with.
+
+    One rule for every channel crgrpc opens, grpc's synchronous ones
+    (Connection) and asyncio ones (core/proxy.py): CA file, mutual TLS,
+    --insecure's exact certificate, the TLS name of --authority.
+    """
+    s = settings
+    opts = channel_options(target, s)
+    if not target.tls:
+        return opts, None
+    root = _read_pem(s.cacert, "--cacert", b"CERTIFICATE") if s.cacert else None
+    key = _read_pem(s.key, "--key", b"PRIVATE KEY") if s.key else None
+    chain = _read_pem(s.cert, "--cert", b"CERTIFICATE") if s.cert else None
+    if (key is None) != (chain is None):
+        raise UsageError("--cert and --key go together", "give both for mutual TLS")
+    if s.insecure:
+        root = fetch_server_certificate(target, s.connect_timeout)
+        name = certificate_name(root)
+        if name and not s.authority:
+            opts.append(("grpc.ssl_target_name_override", name))
+    elif s.authority:
+        opts.append(("grpc.ssl_target_name_override", _host_of(s.authority)))
+    try:
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=root, private_key=key, certificate_chain=chain
+        )
+    except Exception as e:  # grpc raises plain errors for bad PEM
+        raise UsageError(f"cannot use the TLS files: {e}") from None
+    return opts, creds
+
+
 class Connection:
     """A channel to one target plus the metadata every call carries."""
 
@@ -217,27 +251,9 @@ class Connection:
 
     def _dial(self) -> grpc.Channel:
         target, s = self.target, self.settings
-        opts = channel_options(target, s)
-        if not target.tls:
+        opts, creds = dial_parts(target, s)
+        if creds is None:
             return grpc.insecure_channel(target.address, options=opts)
-        root = _read_pem(s.cacert, "--cacert", b"CERTIFICATE") if s.cacert else None
-        key = _read_pem(s.key, "--key", b"PRIVATE KEY") if s.key else None
-        chain = _read_pem(s.cert, "--cert", b"CERTIFICATE") if s.cert else None
-        if (key is None) != (chain is None):
-            raise UsageError("--cert and --key go together", "give both for mutual TLS")
-        if s.insecure:
-            root = fetch_server_certificate(target, s.connect_timeout)
-            name = certificate_name(root)
-            if name and not s.authority:
-                opts.append(("grpc.ssl_target_name_override", name))
-        elif s.authority:
-            opts.append(("grpc.ssl_target_name_override", _host_of(s.authority)))
-        try:
-            creds = grpc.ssl_channel_credentials(
-                root_certificates=root, private_key=key, certificate_chain=chain
-            )
-        except Exception as e:  # grpc raises plain errors for bad PEM
-            raise UsageError(f"cannot use the TLS files: {e}") from None
         return grpc.secure_channel(target.address, creds, options=opts)
 
     def metadata(self) -> list[tuple[str, str | bytes]]:

@@ -157,6 +157,14 @@ def open_session(
     tokens="cached" sends only a token already cached and never mints
     (completion); a credentials problem then sends no token instead of failing.
     """
+    plan = plan_tokens(target, settings, tokens=tokens)
+    conn = Connection(target, settings.channel, plan.metadata)
+    return Session(target=target, settings=settings, plan=plan, conn=conn)
+
+
+def plan_tokens(target: Target, settings: Settings, *, tokens: TokenPolicy = "mint") -> AuthPlan:
+    """The auth plan for target, its first token minted (a credentials failure
+    is exit 3, before any connection). Shared by sessions and the proxy."""
     from .auth import plan_auth
 
     user_headers = [name for name, _ in settings.channel.headers]
@@ -168,6 +176,5 @@ def open_session(
         policy=tokens,
         cache_dir=settings.cache_dir,
     )
-    plan.metadata()  # mint now: a credentials failure is exit 3, before any connection
-    conn = Connection(target, settings.channel, plan.metadata)
-    return Session(target=target, settings=settings, plan=plan, conn=conn)
+    plan.metadata()  # mint now
+    return plan
