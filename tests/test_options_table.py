@@ -41,6 +41,7 @@ COMMANDS: dict[str, set[str]] = {
     "token decode": {"verify", "verify_audience", "certs", "output", "color"},
     "serve": {"host", "port", "tls_cert", "tls_key", "reflection", "require_token", "serve_audience", "certs", "allow_email"},
     "demo": {"color"},
+    "proxy": (COMMON - {"proto", "import_path", "protoset", "protoset_out", "no_schema_cache", "emit_defaults", "proto_names", "show_token"}) | {"proxy_port", "bind", "grace"},
 }
 
 
@@ -65,6 +66,8 @@ RANGES = {
     "max_msg_size": "a whole number from 1 to 2147483647",
     "retries": "a whole number from 0 to 4",
     "port": "a whole number from 0 to 65535",
+    "proxy_port": "a whole number from 0 to 65535",
+    "grace": "a finite number from 0 to 99999999",
 }
 
 # (text on the command line or in a variable, the TOML literal, how the config error shows it)
@@ -332,7 +335,10 @@ def _flags(row: Opt) -> list[str]:
 def _own_help(command: str, row: Any) -> str:
     """The row's help, or the command's own words for it (the modes -o takes there)."""
     from cloudrun_grpc_cli.cli.options import MODES_BASIC, MODES_CALL
+    from cloudrun_grpc_cli.cli.proxy_cmd import MODES_PROXY, VERBOSE_PROXY
 
+    if command == "proxy" and row.name in ("output", "verbose"):
+        return MODES_PROXY if row.name == "output" else VERBOSE_PROXY
     if row.name == "output":
         return MODES_CALL if command == "call" else MODES_BASIC
     return str(row.help_text)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .options import PROXY_OPTION_NAMES, CommonOptions, with_options
+from .options import PROXY_OPTION_NAMES, ROWS, CommonOptions, with_options
 
 PROXY_HELP = """Run a local gRPC proxy that adds crgrpc's token to every call.
 
@@ -26,6 +26,7 @@ Examples:
   crgrpc proxy https://echo-abc-uc.a.run.app --port 0 -o json 2>>proxy.log
 """
 
+VERBOSE_PROXY = "Log the metadata each call sends upstream (secrets redacted)."
 MODES_PROXY = "pretty | json: the log on stderr (default: pretty when stderr is a terminal, else json)."
 
 
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
     app.command("proxy", help=PROXY_HELP)(proxy_cmd)
 
 
-@with_options(*PROXY_OPTION_NAMES, helps={"output": MODES_PROXY})
+@with_options(*PROXY_OPTION_NAMES, helps={"output": MODES_PROXY, "verbose": VERBOSE_PROXY})
 def proxy_cmd(
     target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path or a named target, as for call.")],
     *,
@@ -43,7 +44,7 @@ def proxy_cmd(
     opts: CommonOptions,
     origins: dict[str, str],
 ) -> None:
-    from ..core.proxy import Notice, is_loopback_bind, parse_bind, serve
+    from ..core.proxy import Notice, exposure_warning, is_loopback_bind, parse_bind, serve
     from ..core.session import plan_tokens
     from ..render.proxylog import make_proxy_log
     from ..settings import ProxySettings
@@ -67,7 +68,7 @@ def proxy_cmd(
     loopback = is_loopback_bind(host)
     if not loopback and origins.get("bind") == "env":
         raise UsageError(
-            f"CRGRPC_PROXY_BIND names {host}, not a loopback address: anyone who can reach "
+            f"{ROWS['bind'].env} names {host}, not a loopback address: anyone who can reach "
             "it would call the service as you",
             f"to mean it, give --bind {host} on the command line",
         )
@@ -80,18 +81,14 @@ def proxy_cmd(
         log(Notice("warning", line))
     for line in (*plan.notices, *(plan.quiet_notices if settings.output.verbose else ())):
         log(Notice("note", line))
-    if not loopback:
-        token = plan.current()
-        who = f" as {token.email}" if token is not None and token.email else ""
-        sent = f"with your token{who}" if plan.provider is not None else "through this proxy"
-        log(Notice(
-            "warning",
-            f"--bind {host} is not a loopback address: anyone who can reach port {port} "
-            f"here calls {tgt.address} {sent}",
-        ))
+    token = plan.current()
 
     def listening(address: str) -> None:
         env.stdout.write(f"listening on {address}\n")
         env.stdout.flush()
+        if not loopback:
+            bound = int(address.rsplit(":", 1)[1])
+            email = token.email if token is not None else None
+            log(Notice("warning", exposure_warning(host, bound, tgt.address, email, token=plan.provider is not None)))
 
     serve(tgt, settings, ProxySettings(bind=host, port=port, grace=grace), plan, log, listening)

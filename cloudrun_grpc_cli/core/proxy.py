@@ -174,6 +174,16 @@ def is_loopback_bind(host: str) -> bool:
     return all(ipaddress.ip_address(str(i[4][0]).split("%", 1)[0]).is_loopback for i in infos)
 
 
+def exposure_warning(host: str, port: int, target: str, email: str | None, *, token: bool) -> str:
+    """What --bind on a non-loopback address lets others do, said before listening."""
+    who = f" as {email}" if email else ""
+    sent = f"with your token{who}" if token else "through this proxy"
+    return (
+        f"--bind {host} is not a loopback address: anyone who can reach port {port} here "
+        f"calls {target} {sent}"
+    )
+
+
 def listen_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

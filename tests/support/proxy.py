@@ -119,9 +119,7 @@ class ProbeHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
                 ("probe-trailer-bin", b"\x01\x02"),
                 ("grpc-status-details-bin", status_details_bin("quota exhausted")),
             ))
-            context.set_code(grpc.StatusCode.RESOURCE_EXHAUSTED)
-            context.set_details("quota exhausted: " + request.decode())
-            return b""
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "quota exhausted: " + request.decode())
 
         def deadline(request: bytes, context: grpc.ServicerContext) -> bytes:
             left = context.time_remaining()
