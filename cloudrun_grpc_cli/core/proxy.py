@@ -459,12 +459,12 @@ class Proxy:
     async def start(self) -> str:
         """Bind (UsageError), connect upstream (ConnectError), serve; host:port."""
         opts, creds = upstream_channel_parts(self.target, self.settings)
-        address = self.target.address
+        upstream = self.target.address
 
         def make() -> aio.Channel:
             if creds is None:
-                return aio.insecure_channel(address, options=opts)
-            return aio.secure_channel(address, creds, options=opts)
+                return aio.insecure_channel(upstream, options=opts)
+            return aio.secure_channel(upstream, creds, options=opts)
 
         size = self.settings.channel.max_msg_size or -1
         server = aio.server(
