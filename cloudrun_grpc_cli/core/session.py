@@ -161,6 +161,20 @@ def open_session(
     (completion); a credentials problem then sends no token instead of failing,
     and a run:// target is resolved only from the resolution cache.
     """
+    target, settings, resolution, plan = plan_tokens(target, settings, tokens=tokens)
+    conn = Connection(target, settings.channel, plan.metadata)
+    return Session(
+        target=target, settings=settings, plan=plan, conn=conn, resolution=resolution
+    )
+
+
+def plan_tokens(
+    target: Target, settings: Settings, *, tokens: TokenPolicy = "mint"
+) -> tuple[Target, Settings, Any, AuthPlan]:
+    """A run:// target resolved, and the auth plan for it with its first token minted
+    (a credentials failure is exit 3, before any connection): the target and
+    settings to dial, the resolution (None unless run://) and the plan. Shared by
+    sessions and the proxy."""
     from .auth import plan_auth
 
     resolution = None
@@ -179,7 +193,4 @@ def open_session(
         cache_dir=settings.cache_dir,
     )
     plan.metadata()  # mint now: a credentials failure is exit 3, before any connection
-    conn = Connection(target, settings.channel, plan.metadata)
-    return Session(
-        target=target, settings=settings, plan=plan, conn=conn, resolution=resolution
-    )
+    return target, settings, resolution, plan

@@ -17,13 +17,22 @@ from typing import Any
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 
 
-def google_verified(token: str, *, audience: str, certs_url: str) -> Mapping[str, Any]:
-    """The claims of token, if google-auth verifies it; ValueError if it does not."""
+def google_verified(
+    token: str, *, audience: str, certs_url: str, clock_skew: int = 0
+) -> Mapping[str, Any]:
+    """The claims of token, if google-auth verifies it; ValueError if it does not.
+
+    clock_skew: seconds of leeway on iat and exp (to verify, later, a short-lived
+    token that was checked against the clock when it was used)."""
     import google.auth.transport.requests
     from google.oauth2 import id_token
 
     claims = id_token.verify_token(
-        token, google.auth.transport.requests.Request(), audience=audience, certs_url=certs_url
+        token,
+        google.auth.transport.requests.Request(),
+        audience=audience,
+        certs_url=certs_url,
+        clock_skew_in_seconds=clock_skew,
     )
     if claims.get("iss") not in GOOGLE_ISSUERS:
         raise ValueError(f"wrong issuer {claims.get('iss')!r}")
