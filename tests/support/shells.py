@@ -81,13 +81,22 @@ class Shell:
             "zsh": ["-f", "-i"],
             "fish": ["--no-config", "-i"],
         }[kind]
-        self.child = pexpect.spawn(
-            exe, args, env=self.env, cwd=str(home), encoding="utf-8", codec_errors="replace",
-            dimensions=(rows, columns), timeout=TIMEOUT,
-        )
-        if kind == "bash":
-            self.child.expect_exact(PROMPT)  # PS1 from the environment: bash is reading keys
-        self.setup()
+        # A shell that ends before its first prompt (seen once, on a machine under heavy
+        # load) is started again: that is the pty's start, not what a test checks.
+        for attempt in range(3):
+            self.child = pexpect.spawn(
+                exe, args, env=self.env, cwd=str(home), encoding="utf-8", codec_errors="replace",
+                dimensions=(rows, columns), timeout=TIMEOUT,
+            )
+            try:
+                if kind == "bash":
+                    self.child.expect_exact(PROMPT)  # PS1 from the environment: bash is reading keys
+                self.setup()
+                return
+            except pexpect.EOF:
+                self.child.close(force=True)
+                if attempt == 2:
+                    raise
 
     def setup(self) -> None:
         """The same prompt in every shell, whatever its rc files set."""
