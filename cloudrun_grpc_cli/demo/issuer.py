@@ -38,6 +38,8 @@ from cryptography.x509.oid import NameOID
 from google.auth import crypt
 from google.auth import jwt as gjwt
 
+from .httpserver import serve_http, stop_http
+
 GOOGLE_ISSUER = "https://accounts.google.com"
 # google-auth puts this in every assertion's aud, whatever the key's token_uri
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -160,29 +162,12 @@ class Issuer:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> Issuer:
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                issuer._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                issuer._handle(self, "POST")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
+        self._server = serve_http(self._handle)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_http(self._server)
             self._server = None
 
     @property

@@ -1,0 +1,39 @@
+"""The local HTTP server the stand-ins share (token issuer, Admin API, tests' hostile endpoints).
+
+A threaded server on a free 127.0.0.1 port that hands each request of the
+given methods to one function, serving from a daemon thread; nothing logged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Handle = Callable[[BaseHTTPRequestHandler, str], None]
+
+
+def serve_http(
+    handle: Handle, *, methods: Sequence[str] = ("GET", "POST"), protocol: str = "HTTP/1.0"
+) -> ThreadingHTTPServer:
+    """Start serving on 127.0.0.1 (a free port): handle(request, method) answers each request."""
+
+    def answer(method: str) -> Callable[[BaseHTTPRequestHandler], None]:
+        return lambda request: handle(request, method)
+
+    attrs: dict[str, Any] = {
+        "protocol_version": protocol,
+        "log_message": lambda self, format, *args: None,
+        **{f"do_{m}": answer(m) for m in methods},
+    }
+    handler = type("Handler", (BaseHTTPRequestHandler,), attrs)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    return server
+
+
+def stop_http(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
