@@ -7,6 +7,7 @@ Click would say "no such option: -p" for all of them; these say what to type.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from ..errors import UsageError
@@ -22,6 +23,7 @@ GRPCURL = {
 }
 
 
+@functools.cache
 def _long_flags() -> dict[str, bool]:
     """Every long flag of the option table → whether it takes a value."""
     from .options import OPTIONS
@@ -36,8 +38,8 @@ def _long_flags() -> dict[str, bool]:
 
 
 def check(args: Sequence[str], commands: Sequence[str]) -> None:
-    """UsageError for a grpcurl habit in args; nothing otherwise."""
-    flags = _long_flags()
+    """UsageError for a grpcurl habit in args; nothing otherwise. The option table's
+    flags are gathered only when an argument could be such a habit (not on every start)."""
     for arg in args:
         if arg == "--":
             break
@@ -46,17 +48,18 @@ def check(args: Sequence[str], commands: Sequence[str]) -> None:
             raise UsageError(
                 f"unknown option {name}", f"did you mean {GRPCURL[name]}? ({name} is grpcurl's name)"
             )
-        if name.startswith("-") and not name.startswith("--") and len(name) > 2 and "-" + name in flags:
+        if name.startswith("-") and not name.startswith("--") and len(name) > 2 and "-" + name in _long_flags():
             raise UsageError(
                 f"unknown option {name}", f"did you mean -{name}? (crgrpc's long options take two dashes)"
             )
-    _flags_before_command(args, commands, flags)
+    _flags_before_command(args, commands)
 
 
-def _flags_before_command(args: Sequence[str], commands: Sequence[str], flags: dict[str, bool]) -> None:
+def _flags_before_command(args: Sequence[str], commands: Sequence[str]) -> None:
     """`crgrpc --plaintext call HOST M` → show where the flags go."""
     if not args or not args[0].startswith("-") or args[0] in ("-h", "--help", "--version"):
         return
+    flags = _long_flags()
     leading: list[str] = []
     i = 0
     while i < len(args) and args[i].startswith("-"):
