@@ -279,3 +279,28 @@ def test_each_as_a_process_from_a_file(echo: Any, tmp_path: Path) -> None:
     assert [json.loads(ln) for ln in r.stdout.splitlines()] == [
         {"message": HELLO.format(f"p{i}")} for i in range(50)
     ]
+
+
+# --- the channel: single-threaded unary-stream calls, for the session's channel only ------------
+
+
+def test_the_session_channel_drives_unary_stream_calls_on_the_callers_thread() -> None:
+    """crgrpc's sync channel takes SingleThreadedUnaryStream (bench/RESULTS.md: about 2x
+    less CPU per streamed message); the options every channel shares (dial_parts, used
+    for the proxy's and the load tester's asyncio channels too) do not carry it."""
+    import grpc.experimental
+
+    from cloudrun_grpc_cli.core.channel import Connection, dial_parts
+    from cloudrun_grpc_cli.core.target import parse_target
+    from cloudrun_grpc_cli.settings import ChannelSettings
+
+    target = parse_target("127.0.0.1:1", plaintext=True)
+    settings = ChannelSettings(plaintext=True)
+    option = grpc.experimental.ChannelOptions.SingleThreadedUnaryStream
+    _, opts = dial_parts(target, settings)
+    assert option not in [k for k, _ in opts]
+    conn = Connection(target, settings)
+    try:
+        assert conn.channel._single_threaded_unary_stream is True
+    finally:
+        conn.close()

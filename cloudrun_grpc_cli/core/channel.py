@@ -180,10 +180,6 @@ def channel_options(target: Target, settings: ChannelSettings) -> list[tuple[str
     opts: list[tuple[str, Any]] = [
         ("grpc.enable_retries", 1 if settings.retries > 0 else 0),
         ("grpc.primary_user_agent", f"crgrpc/{_version()}"),
-        # Unary and server-streaming calls (core/invoke.py runs both as unary-stream)
-        # are driven on the caller's thread: no hand-off from gRPC's polling thread
-        # per message, 2-3x less CPU per streamed message (bench/RESULTS.md).
-        (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
     ]
     opts.extend(channel_proxy(target, settings)[1])
     if settings.max_msg_size is not None:
@@ -266,6 +262,11 @@ class Connection:
 
     def _dial(self) -> grpc.Channel:
         creds, opts = dial_parts(self.target, self.settings, self.proxy)
+        # Unary and server-streaming calls (core/invoke.py runs both as unary-stream)
+        # are driven on the caller's thread: no hand-off from gRPC's polling thread
+        # per message, about 2x less CPU per streamed message (bench/RESULTS.md).
+        # A grpcio sync-API option: not for the asyncio channels built on dial_parts.
+        opts.append((grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1))
         if creds is None:
             return grpc.insecure_channel(self.target.address, options=opts)
         return grpc.secure_channel(self.target.address, creds, options=opts)
