@@ -219,6 +219,10 @@ def test_grpcurl_through_the_proxy(up: Upstream, proxy: ProxyProcess) -> None:
         )
         slow = grpcurl("-plaintext", "-max-time", "1", "-d", "{}", addr, "echo.EchoServer/SayHelloBidi")
         assert slow.returncode == 0  # a client stream closed at once: answered in time
+        # a deadline of 285 years (grpc-go sends it; grpcio's absolute deadline would
+        # overflow): no deadline upstream, not an immediate DEADLINE_EXCEEDED
+        far = grpcurl("-plaintext", "-max-time", "9000000000", "-d", '{"name": "x"}', addr, "echo.EchoServer/SayHello")
+        assert (far.returncode, far.stdout) == (0, '{\n  "message": "Hello x from K_REVISION local"\n}\n'), far
         up.verify_tokens("/echo.EchoServer/SayHello")
         statuses = [(c["method"], c["status"]) for c in proxy.calls()[before:] if not c["method"].startswith("grpc.reflection")]
         assert statuses == [
@@ -226,6 +230,7 @@ def test_grpcurl_through_the_proxy(up: Upstream, proxy: ProxyProcess) -> None:
             ("echo.EchoServer/SayHelloStream", "OK"),
             ("echo.EchoServer/SayHello", "PERMISSION_DENIED"),
             ("echo.EchoServer/SayHelloBidi", "OK"),
+            ("echo.EchoServer/SayHello", "OK"),
         ]
 
 
