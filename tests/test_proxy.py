@@ -173,11 +173,19 @@ def test_reflection_passes_through_to_crgrpc(proxy: ProxyProcess) -> None:
     assert all(c["requests"] >= 1 and c["responses"] == c["requests"] for c in refl)
 
 
-def test_an_unknown_method_is_the_upstreams_answer(channel: grpc.Channel, proxy: ProxyProcess) -> None:
-    with pytest.raises(grpc.RpcError) as e:
-        channel.unary_unary("/no.Such/Method")(b"")
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert last_call(proxy, "no.Such/Method")["status"] == "UNIMPLEMENTED"
+def test_an_answer_before_the_request_is_read_keeps_its_status(channel: grpc.Channel, proxy: ProxyProcess) -> None:
+    """The upstream answers an unknown method at once, often before the proxy has sent
+    the request on: its status reaches the client every time (grpc.aio's own write()
+    would turn some of them into INTERNAL "Internal error from Core")."""
+    n = len(proxy.calls("no.Such/Method"))
+    answers = set()
+    for _ in range(300):
+        with pytest.raises(grpc.RpcError) as e:
+            channel.unary_unary("/no.Such/Method")(b"x" * 100)
+        answers.add((e.value.code(), e.value.details()))
+    assert answers == {(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")}
+    logged = proxy.wait_for(lambda: len(proxy.calls("no.Such/Method")) >= n + 300 and proxy.calls("no.Such/Method"))
+    assert {c["status"] for c in logged} == {"UNIMPLEMENTED"}
 
 
 # --- a native client: grpcurl ------------------------------------------------------------------

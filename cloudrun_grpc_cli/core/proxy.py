@@ -41,6 +41,7 @@ from grpc import aio
 
 from ..errors import CrgrpcError, UsageError
 from ..settings import ProxySettings, Settings
+from . import grpcadapter
 from .auth.policy import AuthPlan
 from .auth.token import IdToken, StaticProvider, refresh_margin
 from .channel import dial_parts, wrong_protocol
@@ -658,7 +659,8 @@ class Proxy:
         try:
             while (msg := await context.read()) is not EOF:
                 counts[0] += 1
-                await call.write(msg)
+                if not await grpcadapter.write_raw(call, msg):
+                    return  # the call ended: its status goes to the client
             await call.done_writing()
         except asyncio.CancelledError:
             raise
