@@ -173,11 +173,19 @@ def test_reflection_passes_through_to_crgrpc(proxy: ProxyProcess) -> None:
     assert all(c["requests"] >= 1 and c["responses"] == c["requests"] for c in refl)
 
 
-def test_an_unknown_method_is_the_upstreams_answer(channel: grpc.Channel, proxy: ProxyProcess) -> None:
-    with pytest.raises(grpc.RpcError) as e:
-        channel.unary_unary("/no.Such/Method")(b"")
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert last_call(proxy, "no.Such/Method")["status"] == "UNIMPLEMENTED"
+def test_an_answer_before_the_request_is_read_keeps_its_status(channel: grpc.Channel, proxy: ProxyProcess) -> None:
+    """The upstream answers an unknown method at once, often before the proxy has sent
+    the request on: its status reaches the client every time (grpc.aio's own write()
+    would turn some of them into INTERNAL "Internal error from Core")."""
+    n = len(proxy.calls("no.Such/Method"))
+    answers = set()
+    for _ in range(300):
+        with pytest.raises(grpc.RpcError) as e:
+            channel.unary_unary("/no.Such/Method")(b"x" * 100)
+        answers.add((e.value.code(), e.value.details()))
+    assert answers == {(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")}
+    logged = proxy.wait_for(lambda: len(proxy.calls("no.Such/Method")) >= n + 300 and proxy.calls("no.Such/Method"))
+    assert {c["status"] for c in logged} == {"UNIMPLEMENTED"}
 
 
 # --- a native client: grpcurl ------------------------------------------------------------------
@@ -219,6 +227,10 @@ def test_grpcurl_through_the_proxy(up: Upstream, proxy: ProxyProcess) -> None:
         )
         slow = grpcurl("-plaintext", "-max-time", "1", "-d", "{}", addr, "echo.EchoServer/SayHelloBidi")
         assert slow.returncode == 0  # a client stream closed at once: answered in time
+        # a deadline of 285 years (grpc-go sends it; grpcio's absolute deadline would
+        # overflow): no deadline upstream, not an immediate DEADLINE_EXCEEDED
+        far = grpcurl("-plaintext", "-max-time", "9000000000", "-d", '{"name": "x"}', addr, "echo.EchoServer/SayHello")
+        assert (far.returncode, far.stdout) == (0, '{\n  "message": "Hello x from K_REVISION local"\n}\n'), far
         up.verify_tokens("/echo.EchoServer/SayHello")
         statuses = [(c["method"], c["status"]) for c in proxy.calls()[before:] if not c["method"].startswith("grpc.reflection")]
         assert statuses == [
@@ -226,6 +238,7 @@ def test_grpcurl_through_the_proxy(up: Upstream, proxy: ProxyProcess) -> None:
             ("echo.EchoServer/SayHelloStream", "OK"),
             ("echo.EchoServer/SayHello", "PERMISSION_DENIED"),
             ("echo.EchoServer/SayHelloBidi", "OK"),
+            ("echo.EchoServer/SayHello", "OK"),
         ]
 
 

@@ -41,6 +41,7 @@ from grpc import aio
 
 from ..errors import CrgrpcError, UsageError
 from ..settings import ProxySettings, Settings
+from . import grpcadapter
 from .auth.policy import AuthPlan
 from .auth.token import IdToken, StaticProvider, refresh_margin
 from .channel import dial_parts, wrong_protocol
@@ -55,6 +56,7 @@ Metadata = tuple[tuple[str, "str | bytes"], ...]
 STREAMS_PER_CONNECTION = 100
 RETRY_MIN, RETRY_MAX = 1.0, 30.0  # seconds between minting attempts after a failure
 _SLICE = 30.0  # the refresher re-reads the wall clock at least this often (suspend, resume)
+_LONGEST_DEADLINE = 99_999_999.0  # seconds: what --timeout allows, far inside grpcio's range
 _MAX_HANDLERS = 1000  # method handlers kept (a client may name any method)
 
 # Headers gRPC owns on each hop: never copied from one side to the other.
@@ -436,10 +438,10 @@ class Proxy:
         self.target = target
         self.settings = settings
         self.proxy = proxy
-        self.log = log
         self.secrets = secrets
         self.plan = plan
-        self.keeper = TokenKeeper(plan, log, secrets)
+        self.log = _quiet(log)
+        self.keeper = TokenKeeper(plan, self.log, secrets)
         self.verbose = settings.output.verbose
         self.in_flight = 0
         self.cancelled_at_stop = 0
@@ -568,7 +570,12 @@ class Proxy:
         return md
 
     def _timeout(self, remaining: float | None) -> float | None:
+        """The upstream deadline: the client's, capped by --timeout. A client's deadline
+        beyond what grpcio can carry (years; its absolute deadline would overflow into
+        an immediate DEADLINE_EXCEEDED) counts as none."""
         cap = self.settings.channel.timeout
+        if remaining is not None and remaining > _LONGEST_DEADLINE:
+            remaining = None
         if remaining is None:
             return cap
         return remaining if cap is None else min(remaining, cap)
@@ -652,7 +659,8 @@ class Proxy:
         try:
             while (msg := await context.read()) is not EOF:
                 counts[0] += 1
-                await call.write(msg)
+                if not await grpcadapter.write_raw(call, msg):
+                    return  # the call ended: its status goes to the client
             await call.done_writing()
         except asyncio.CancelledError:
             raise
@@ -667,6 +675,16 @@ class Proxy:
         if left is not None and left <= 0.001:
             return 4, "DEADLINE_EXCEEDED", "the client's deadline passed"
         return 1, "CANCELLED", "cancelled by the client"
+
+
+def _quiet(log: Log) -> Log:
+    """log, where a closed or broken stderr never fails a call: the line is dropped."""
+
+    def write(ev: ProxyEvent) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            log(ev)
+
+    return write
 
 
 def _redacted(md: Sequence[tuple[str, str | bytes]]) -> Metadata:
