@@ -484,3 +484,15 @@ def test_json_report_loads_no_rich() -> None:
     assert json.loads(out)["total"] == 5
     assert loaded(modules, "rich") == []
     assert loaded(modules, "hdrh")  # the histograms
+
+
+def test_bench_goes_through_the_proxy(srv: Guarded) -> None:
+    """The workers' connections go through --proxy like the session's: one tunnel for the
+    session (reflection) and one per connection."""
+    from tests.support.connectproxy import connect_proxy
+
+    with connect_proxy() as proxy:
+        doc = report_of(bench(srv, "SayHello", "-n", "20", "-c", "2", "--connections", "2", "--proxy", proxy.url))
+        tunnels = proxy.targets("CONNECT")
+    assert (doc["total"], doc["ok"]) == (20, 20)
+    assert tunnels == [srv.target] * 3

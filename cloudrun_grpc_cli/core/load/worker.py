@@ -39,7 +39,7 @@ import grpc.aio
 from ...errors import CrgrpcError
 from ...settings import Settings
 from ..auth.policy import AuthPlan
-from ..channel import dial_parts
+from ..channel import channel_proxy, dial_parts
 from ..rpcerrors import classify, connect_error
 from ..secrets import SECRETS
 from ..target import Target
@@ -142,7 +142,8 @@ class FailureInfo(NamedTuple):
 def dial(job: Job) -> list[grpc.aio.Channel]:
     """The worker's channels: the target's TLS and options (core/channel.dial_parts),
     each with a subchannel pool of its own, so each is a TCP connection of its own."""
-    creds, opts = dial_parts(job.target, job.settings.channel)
+    proxy, _ = channel_proxy(job.target, job.settings.channel)  # --insecure fetches through it
+    creds, opts = dial_parts(job.target, job.settings.channel, proxy)
     opts = [*opts, ("grpc.use_local_subchannel_pool", 1)]
     address = job.target.address
     if creds is None:
