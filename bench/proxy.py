@@ -19,7 +19,10 @@ Targets:
   P3. the proxy's peak RSS after a 100,000-message stream is at most 1.10x its peak
       after a 1,000-message stream (fresh proxies, /proc VmHWM).
 Reported, not targets: the same P1 and P2 for a forwarder on grpcio's synchronous
-API (bench/proxy_sync.py), the figures the asyncio choice rests on.
+API (bench/proxy_sync.py), the figures the asyncio choice rests on; for crgrpc's
+proxy on asyncio's own loop instead of uvloop; and for the floor, a minimal
+grpc.aio forwarder on uvloop (bench/proxy_floor.py) that does only the reads
+and writes any proxy on grpcio must make.
 
 Exits 0 whatever the numbers unless --strict (then 1 when a target fails).
 """
@@ -166,6 +169,18 @@ def run(args: argparse.Namespace) -> Report:
             ("direct", target, direct),
             ("proxy", proxy.address, []),
         ]
+        if not args.no_refs:
+            # The same proxy on asyncio's own loop (uvloop hidden from it), and the floor:
+            # a minimal grpc.aio forwarder on uvloop, to tell crgrpc's cost from grpcio's.
+            no_uvloop = ("import sys, runpy; sys.modules['uvloop'] = None; "
+                         "sys.argv[0] = 'crgrpc'; runpy.run_module('cloudrun_grpc_cli', run_name='__main__')")
+            plain = Process([sys.executable, "-c", no_uvloop, *proxy_cmd[3:]], env, tmp / "proxy-asyncio.log")
+            stack.callback(plain.stop)
+            floor = Process([sys.executable, str(HERE / "proxy_floor.py"), target, str(certs.ca), token],
+                            env, tmp / "floor.log")
+            stack.callback(floor.stop)
+            peers_to_run += [("proxy on asyncio's loop", plain.address, []),
+                             ("grpc.aio floor", floor.address, [])]
         if not args.no_sync:
             sync = Process([sys.executable, str(HERE / "proxy_sync.py"), target, str(certs.ca), token],
                            env, tmp / "sync.log")
@@ -196,6 +211,12 @@ def run(args: argparse.Namespace) -> Report:
                                      added, 1.0, "ms"))
         report.targets.append(Target("P2", f"{args.stream:,}-message server stream: proxy / direct",
                                      smed["proxy"] / smed["direct"], 1.5, "x"))
+        for ref in ("proxy on asyncio's loop", "grpc.aio floor"):
+            if ref in med:
+                report.rows.append((f"{ref}: latency added per unary call (reported)",
+                                    f"{med[ref] - med['direct']:.3f} ms", f"crgrpc proxy: {added:.3f} ms"))
+                report.rows.append((f"{ref}: stream / direct (reported)", f"{smed[ref] / smed['direct']:.2f}x",
+                                    f"crgrpc proxy: {smed['proxy'] / smed['direct']:.2f}x"))
         if "sync forwarder" in med:
             report.rows.append(("sync-API forwarder: latency added per unary call (reported)",
                                 f"{med['sync forwarder'] - med['direct']:.3f} ms", "asyncio proxy: "
@@ -245,6 +266,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rss-small", type=int, default=1_000)
     p.add_argument("--rss-large", type=int, default=100_000)
     p.add_argument("--no-sync", action="store_true", help="skip the sync-API forwarder")
+    p.add_argument("--no-refs", action="store_true",
+                   help="skip the proxy on asyncio's loop and the minimal grpc.aio forwarder")
     p.add_argument("--json", type=Path)
     p.add_argument("--markdown", type=Path)
     p.add_argument("--strict", action="store_true")

@@ -200,3 +200,27 @@ def test_reflection_is_checked_too(serve: Serve, issuer: Issuer) -> None:
             assert "echo.EchoServer" in names
     finally:
         server.stop()
+
+
+def test_the_issuers_key_is_made_once_when_threads_race_for_it() -> None:
+    """A mint and the token check's first certs fetch run in two threads: both must
+    see the one key for a name, or each would reject the other's tokens."""
+    import threading
+
+    from cloudrun_grpc_cli.demo.issuer import private_key_pem
+
+    barrier = threading.Barrier(6)
+    keys: list[bytes] = []
+
+    def take() -> None:
+        barrier.wait()
+        keys.append(private_key_pem("race-for-one-key"))
+
+    threads = [threading.Thread(target=take) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(keys) == 6
+    assert len(set(keys)) == 1
+    assert keys[0].startswith(b"-----BEGIN PRIVATE KEY-----")

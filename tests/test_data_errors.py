@@ -30,6 +30,8 @@ CASES = [
     ({"s": 5}, "s: expected a string, got a number"),
     ({"by": "%%%"}, "by: invalid base64 '%%%'"),
     ({"color": "BLUE"}, 'color: "BLUE" is not a value of alltypes.All.Color (one of: COLOR_UNSPECIFIED, RED)'),
+    ({"color": "\ud800"}, 'color: "\\ud800" is not valid UTF-8 text, so not a value of alltypes.All.Color'),
+    ({"color": "RE\udfffD"}, 'color: "RE\\udfffD" is not valid UTF-8 text, so not a value of alltypes.All.Color'),
     ({"ts": "yesterday"}, 'ts: "yesterday" is not a timestamp: write an RFC 3339 time, like "2024-01-02T03:04:05Z" or "2024-01-02T03:04:05.5+01:00"'),
     ({"ts": "2024-13-01T00:00:00Z"}, 'ts: "2024-13-01T00:00:00Z" is not a valid date and time (month must be in 1..12)'),
     ({"dur": "5 minutes"}, 'dur: "5 minutes" is not a duration: write seconds with an s, like "1.5s" or "300s"'),

@@ -384,10 +384,37 @@ def _checked_fields(desc: Any) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for f in desc.fields:
-        if f.type in (fd.TYPE_BYTES, fd.TYPE_STRING, fd.TYPE_MESSAGE):
+        if f.type in (fd.TYPE_BYTES, fd.TYPE_STRING, fd.TYPE_MESSAGE, fd.TYPE_ENUM):
             out[f.name] = f
             out[f.json_name] = f
     return out
+
+
+# The well-known types whose JSON is not an object of their fields (json_format's list).
+_SPECIAL_JSON = frozenset(
+    "google.protobuf." + name
+    for name in (
+        "Any", "Duration", "FieldMask", "ListValue", "Struct", "Timestamp", "Value", "Empty",
+        "DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value",
+        "BoolValue", "StringValue", "BytesValue",
+    )
+)
+
+
+def _is_utf8_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _quoted(text: str) -> str:
+    """text as JSON would write it (surrogates as \\u escapes), cut to 40 characters."""
+    import json
+
+    out = json.dumps(text)
+    return out if len(out) <= 42 else out[:40] + '…"'
 
 
 def _check_single(f: Any, value: Any, path: str) -> None:
@@ -398,12 +425,17 @@ def _check_single(f: Any, value: Any, path: str) -> None:
     elif f.type == f.TYPE_STRING:
         if not isinstance(value, str):
             raise _FieldError(path, f"expected a string, got {_json_type(value)}")
+    elif f.type == f.TYPE_ENUM:
+        # upb's enum lookup, given text that is not UTF-8 (a lone surrogate, from a
+        # \ud800 escape or an invalid byte), leaves Python in a broken state.
+        if isinstance(value, str) and not _is_utf8_text(value):
+            raise _FieldError(path, f"{_quoted(value)} is not valid UTF-8 text, so not a value of {f.enum_type.full_name}")
     elif f.type == f.TYPE_MESSAGE:
         full = f.message_type.full_name
         if full == "google.protobuf.BytesValue":
             _check_base64(value, path)
-        elif full.startswith("google.protobuf."):
-            return  # well-known types have JSON forms of their own
+        elif full in _SPECIAL_JSON:
+            return  # these well-known types have JSON forms of their own
         elif not isinstance(value, dict):
             raise _FieldError(path, f"expected an object for {full}, got {_json_type(value)}")
         else:

@@ -41,7 +41,7 @@ from grpc import aio
 
 from ..errors import CrgrpcError, UsageError
 from ..settings import ProxySettings, Settings
-from . import grpcadapter
+from . import aioloop, grpcadapter
 from .auth.policy import AuthPlan
 from .auth.token import IdToken, StaticProvider, refresh_margin
 from .channel import dial_parts, wrong_protocol
@@ -380,15 +380,29 @@ class ChannelPool:
         self.per_channel = per_channel
         self.channels: list[aio.Channel] = [make()]
         self.busy: list[int] = [0]
+        self._callables: list[dict[str, Any]] = [{}]  # per channel: method -> stream-stream callable
 
     def acquire(self) -> int:
-        i = min(range(len(self.busy)), key=self.busy.__getitem__)
-        if self.busy[i] >= self.per_channel:
+        busy = self.busy
+        i = 0 if len(busy) == 1 else min(range(len(busy)), key=busy.__getitem__)
+        if busy[i] >= self.per_channel:
             self.channels.append(self._make())
-            self.busy.append(0)
+            busy.append(0)
+            self._callables.append({})
             i = len(self.channels) - 1
-        self.busy[i] += 1
+        busy[i] += 1
         return i
+
+    def callable(self, i: int, method: str) -> Any:
+        """Channel i's raw-bytes stream-stream callable for method (kept: a client
+        may name any method, so at most _MAX_HANDLERS are)."""
+        known = self._callables[i]
+        c = known.get(method)
+        if c is None:
+            c = self.channels[i].stream_stream(method, None, None)
+            if len(known) < _MAX_HANDLERS:
+                known[method] = c
+        return c
 
     def release(self, i: int) -> None:
         self.busy[i] -= 1
@@ -602,7 +616,7 @@ class Proxy:
             received: Any = context.invocation_metadata() or ()
             sent = self._metadata(received, auth)
             slot = pool.acquire()
-            call = pool.channels[slot].stream_stream(method, None, None)(
+            call = pool.callable(slot, method)(
                 None, metadata=sent, timeout=self._timeout(context.time_remaining())
             )
             pump = asyncio.ensure_future(self._pump(context, call, counts))
@@ -719,7 +733,7 @@ def serve(
 ) -> None:
     """Run the proxy until SIGINT or SIGTERM, then stop within the grace period.
     A second signal cancels the calls still running at once."""
-    asyncio.run(_serve(target, settings, proxy, plan, log, on_listening))
+    aioloop.run(_serve(target, settings, proxy, plan, log, on_listening))
 
 
 async def _serve(

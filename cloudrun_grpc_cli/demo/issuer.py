@@ -46,15 +46,24 @@ GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
-@functools.cache
+_KEYS: dict[str, bytes] = {}
+_KEYS_LOCK = threading.Lock()
+
+
 def private_key_pem(name: str) -> bytes:
-    """An RSA-2048 private key (PKCS#8 PEM), generated once per name per test session."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    """An RSA-2048 private key (PKCS#8 PEM), generated once per name per process.
+    Under a lock: a mint and the first certs fetch, in two threads, must never
+    make two keys for one name (each would then reject the other's tokens)."""
+    with _KEYS_LOCK:
+        pem = _KEYS.get(name)
+        if pem is None:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = _KEYS[name] = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        return pem
 
 
 def public_key_pem(name: str) -> str:

@@ -19,7 +19,6 @@ from typing import Any
 
 import grpc
 
-from cloudrun_grpc_cli.demo.issuer import certificate_pem, sign
 from cloudrun_grpc_cli.demo.tokencheck import TokenCheck
 
 from .issuer import KEY_SA, Issuer
@@ -179,10 +178,6 @@ def guarded_echo(
     clock_skew: int = 10,
 ) -> Iterator[Guarded]:
     """TLS Echo that checks every call's token (issuer's, aud https://localhost)."""
-    # The issuer's key is made on first use (functools.cache, no lock): made here, once,
-    # so that a mint and the token check's first certs fetch cannot race to make two.
-    certificate_pem("issuer")
-    sign({}, key_name="issuer")
     recorder = MetadataRecorder()
     check = TokenCheck(AUD, certs=issuer.certs_url, allowed_emails=(KEY_SA,), clock_skew=clock_skew)
     key = issuer.write_service_account_key(tmp / "sa.json")

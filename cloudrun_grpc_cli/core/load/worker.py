@@ -39,6 +39,7 @@ import grpc.aio
 from ...errors import CrgrpcError
 from ...settings import Settings
 from ..auth.policy import AuthPlan
+from .. import aioloop
 from ..channel import channel_proxy, dial_parts
 from ..rpcerrors import classify, connect_error
 from ..secrets import SECRETS
@@ -474,7 +475,7 @@ def process_main(job: Job, link: Link) -> None:
 
 def _guarded(job: Job, link: Link, plan: AuthPlan | None) -> None:
     try:
-        asyncio.run(run_job(job, link, plan))
+        aioloop.run(run_job(job, link, plan))
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass  # the coordinator went away: nobody to report to
     except BaseException as e:
