@@ -38,8 +38,8 @@ import grpc.aio
 
 from ...errors import CrgrpcError
 from ...settings import Settings
-from ..auth.policy import AuthPlan
 from .. import aioloop
+from ..auth.policy import AuthPlan
 from ..channel import channel_proxy, dial_parts
 from ..rpcerrors import classify, connect_error
 from ..secrets import SECRETS
