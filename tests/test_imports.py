@@ -109,6 +109,22 @@ def test_list_json_imports_no_rich(plain_server: str) -> None:
     assert loaded(modules, "rich") == []
 
 
+@pytest.mark.parametrize("extra", [[], ["--no-auth"]])
+def test_a_call_that_sends_no_token_loads_no_token_machinery(plain_server: str, extra: list[str]) -> None:
+    """Deciding that no token is sent (plaintext, --no-auth) takes core/auth/named and
+    policy only: not the sources, the token types, minting, the cache or JWT decoding."""
+    _, out, modules = crgrpc_imports(
+        "call", plain_server, "--plaintext", "echo.EchoServer/SayHello", "-d", '{"name": "x"}', "-o", "json", *extra
+    )
+    assert "Hello x" in out
+    assert loaded(modules, "cloudrun_grpc_cli.core.auth") == [
+        "cloudrun_grpc_cli.core.auth",
+        "cloudrun_grpc_cli.core.auth.named",
+        "cloudrun_grpc_cli.core.auth.policy",
+        "cloudrun_grpc_cli.core.auth.texts",
+    ]
+
+
 # --- a cached token: no google-auth, no request ------------------------------------------
 
 

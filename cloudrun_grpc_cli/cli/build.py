@@ -54,7 +54,7 @@ def build_settings(
         proxy=proxy_setting(opts),
     )
     auth = auth_settings(opts)
-    from ..core.auth.sources import header_for
+    from ..core.auth.named import header_for
 
     header_for(auth)  # an unknown --auth-header, or one --serverless-auth contradicts: exit 2
     output = OutputSettings(

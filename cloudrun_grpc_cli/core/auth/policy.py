@@ -14,15 +14,17 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ...errors import CredentialsError
 from ...settings import AuthSettings, ChannelSettings
 from ..secrets import bearer
 from ..target import Target, strip_port
-from .sources import explicit_sources, header_for, resolve
+from .named import explicit_sources, header_for
 from .texts import CREDENTIALS_HINT
-from .token import IdToken, TokenProvider
+
+if TYPE_CHECKING:
+    from .token import IdToken, TokenProvider
 
 TokenPolicy = Literal["mint", "cached"]
 
@@ -139,6 +141,8 @@ def plan_auth(
                 "anyone on the path could replay it",
                 "use TLS, or --allow-plaintext-token if the network is trusted",
             )
+
+    from .sources import resolve  # only now: a call that sends no token never loads it
 
     provider, tried = resolve(auth, audience, cache_dir=cache_dir)
     if provider is None:
