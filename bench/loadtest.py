@@ -202,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
                      "--warmup", str(a.warmup), *common]),
             Variant("B", "B: crgrpc bench --workers 1", [*bench, "--workers", "1"]),
             Variant("C", "C: crgrpc bench --workers 2", [*bench, "--workers", "2"]),
+            # Reported, not a target: B with uvloop hidden, on asyncio's own loop.
+            Variant("B0", "B0: crgrpc bench --workers 1 on asyncio's loop (reported)",
+                    [sys.executable, "-c", "import sys, runpy; sys.modules['uvloop'] = None; sys.argv[0] = 'crgrpc'; "
+                     "runpy.run_module('cloudrun_grpc_cli', run_name='__main__')", *bench[3:], "--workers", "1"]),
         ]
         timeout = a.duration + a.warmup + 120
         for rnd in range(a.rounds):

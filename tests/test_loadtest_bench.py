@@ -23,7 +23,7 @@ def test_loadtest_bench_runs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
-    assert [v["key"] for v in results["variants"]] == ["A", "B", "C"]
+    assert [v["key"] for v in results["variants"]] == ["A", "B", "C", "B0"]
     for v in results["variants"]:
         assert len(v["runs"]) == 1 and v["rps"] > 0 and 0 < v["p50_ms"] <= v["p99_ms"]
     assert [t["key"] for t in results["targets"]] == ["workers-1", "workers-2"]

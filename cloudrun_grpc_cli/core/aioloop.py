@@ -1,9 +1,9 @@
 """The event loop of crgrpc's asyncio commands (`proxy`, `bench` workers).
 
-uvloop where it is installed (a dependency on Linux and macOS): grpc.aio's
-per-call and per-message cost is mostly event-loop work, and uvloop cut the
-latency the proxy adds to a unary call by about a third (bench/PROXY_RESULTS.md).
-Elsewhere, asyncio's own loop.
+uvloop where it is installed (a dependency on Linux and macOS): much of
+grpc.aio's cost per call is event-loop work, and on uvloop the load tester
+made 35% more requests per second (bench/LOADTEST.md; the proxy gained
+1-9%, bench/PROXY_RESULTS.md). Elsewhere, asyncio's own loop.
 """
 
 from __future__ import annotations
