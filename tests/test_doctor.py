@@ -34,7 +34,7 @@ from tests.support.runapi import (  # noqa: F401
     cloud_run_fixture,
     run_certs_fixture,
 )
-from tests.support.servers import echo_server
+from tests.support.servers import echo_server, unix_echo_server
 from tests.support.tls import CertFiles, make_certs
 
 NAME = f"projects/{PROJECT}/locations/{REGION}/services/echo"
@@ -499,12 +499,19 @@ ECHO = "echo.EchoServer"
 
 
 @contextmanager
-def health_server(status: int) -> Iterator[str]:
-    """Echo, reflection v1 listing the health service, and Health/Check answering status."""
+def health_server(status: int, *, refuse: tuple[grpc.StatusCode, str] | None = None) -> Iterator[str]:
+    """Echo, reflection v1 listing the health service, and Health/Check answering status
+    (or failing with refuse's code and message)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     echo_pb2_grpc.add_EchoServerServicer_to_server(EchoServicer(), server)
     answer = bytes([0x08, status]) if status else b""
-    check = grpc.unary_unary_rpc_method_handler(lambda request, context: answer)
+
+    def behave(request: bytes, context: grpc.ServicerContext) -> bytes:
+        if refuse is not None:
+            context.abort(*refuse)
+        return answer
+
+    check = grpc.unary_unary_rpc_method_handler(behave)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(HEALTH, {"Check": check}),))
     servicer = reflection.ReflectionServicer([ECHO, HEALTH, "grpc.reflection.v1.ServerReflection"])
     info = grpc.stream_stream_rpc_method_handler(
@@ -539,6 +546,46 @@ def test_health_not_serving_warns() -> None:
         "health", "warn", "/grpc.health.v1.Health/Check: NOT_SERVING",
         "the server's health check says it is not serving: see its logs",
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "shown"),
+    [
+        (grpc.StatusCode.PERMISSION_DENIED, "health is for operators", "Check answered PERMISSION_DENIED: health is for operators"),
+        (grpc.StatusCode.UNAVAILABLE, "", "Check answered UNAVAILABLE"),
+    ],
+)
+def test_health_check_failing_warns_with_its_status(code: grpc.StatusCode, message: str, shown: str) -> None:
+    """A Check that fails (not UNIMPLEMENTED: that is a skip) is a warn naming the status;
+    the run still exits 0, since calls may work."""
+    with health_server(1, refuse=(code, message)) as address:
+        exit_code, rows, _ = doctor(address, "--plaintext")
+    assert exit_code == 0
+    assert rows["health"] == line(
+        "health", "warn", shown,
+        "the health check itself failed (calls may still work): "
+        "crgrpc call TARGET grpc.health.v1.Health/Check -d '{}' shows the whole error",
+    )
+
+
+def test_doctor_on_a_unix_socket(tmp_path: Path) -> None:
+    """unix:// targets: connect and reflection are checked; the Cloud Run checks are skipped."""
+    sock = tmp_path / "echo.sock"
+    with unix_echo_server(sock) as target:
+        exit_code, rows, _ = doctor(target)
+    assert exit_code == 0
+    assert rows["connect"] == line("connect", "ok", f"unix://{sock}: the socket accepts connections (plaintext)")
+    assert rows["reflection"] == line("reflection", "ok", "v1alpha: 2 services (echo.EchoServer)")
+    assert rows["health"] == line("health", "skip", "the server does not list grpc.health.v1.Health")
+    not_named = line(
+        "service", "skip",
+        "not a Cloud Run target the Admin API can name (neither run:// nor a run.app URL with its "
+        "project number and region)",
+        "the Admin API checks need a run:// target (run://[[PROJECT/]REGION/]SERVICE) or a "
+        "https://SERVICE-PROJECTNUMBER.REGION.run.app URL",
+    )
+    for check in ("service", "token", "ingress", "invoker", "iap", "http2", "timeout"):
+        assert rows[check] == {**not_named, "check": check}
 
 
 def test_reflection_refused_fails_with_the_calls_code(issuer: Issuer, run_certs: CertFiles) -> None:

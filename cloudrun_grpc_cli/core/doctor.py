@@ -849,8 +849,8 @@ class _Doctor:
                 self.emit(
                     "health",
                     "warn",
-                    f"Check answered {name}: {details}",
-                    hints.doctor_hint("health"),
+                    f"Check answered {name}: {details}" if details else f"Check answered {name}",
+                    hints.doctor_hint("health-failed"),
                 )
             return
         status = _health_status(answer)

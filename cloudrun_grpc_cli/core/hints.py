@@ -406,4 +406,12 @@ def doctor_hint(check: str, **facts: str) -> str:
         return facts.get("first") or "see crgrpc list TARGET for the whole error"
     if check == "health":
         return "the server's health check says it is not serving: see its logs"
+    if check == "health-failed":
+        return (
+            "the health check itself failed (calls may still work): "
+            f"crgrpc call TARGET {HEALTH_CHECK} -d '{{}}' shows the whole error"
+        )
     return ""
+
+
+HEALTH_CHECK = "grpc.health.v1.Health/Check"
