@@ -13,6 +13,7 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -398,3 +399,39 @@ def test_the_https_variables_carry_https_requests(
         "127.0.0.1:9: HTTP 403 Forbidden"
     )
     assert p.methods() == [("CONNECT", "127.0.0.1:9")]
+
+
+def test_a_proxy_carries_an_https_request_that_succeeds(
+    issuer: Issuer, run_certs: CertFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """https_proxy opens a CONNECT tunnel to a TLS endpoint that answers: the certs are
+    fetched through it (TLS inside the tunnel, verified against its CA) and the token verifies."""
+    import ssl
+
+    from cloudrun_grpc_cli.demo.httpserver import serve_http, stop_http
+
+    def certs(request: Any, method: str) -> None:
+        body = json.dumps(issuer.certs_pem_map()).encode()
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(run_certs.cert, run_certs.key)
+    server = serve_http(certs, methods=("GET",), tls=context)
+    port = server.server_address[1]
+    token = issuer.id_token(AUD, email=KEY_SA)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(run_certs.ca))
+    try:
+        with connect_proxy() as p:
+            monkeypatch.setenv("https_proxy", p.url)
+            r = run("token", "decode", token, "--verify", "--certs", f"https://localhost:{port}/oauth2/v1/certs", "-o", "json")
+    finally:
+        stop_http(server)
+    assert (r.code, r.stderr) == (0, ""), r
+    assert p.methods() == [("CONNECT", f"localhost:{port}")]
+    verification = json.loads(r.stdout)["verification"]
+    assert verification["ok"] is True
+    assert verification["checks"][0] == {"check": "signature", "ok": True, "detail": "RS256, kid issuer-key-1"}

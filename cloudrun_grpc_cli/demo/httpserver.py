@@ -6,6 +6,7 @@ given methods to one function, serving from a daemon thread; nothing logged.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,9 +16,14 @@ Handle = Callable[[BaseHTTPRequestHandler, str], None]
 
 
 def serve_http(
-    handle: Handle, *, methods: Sequence[str] = ("GET", "POST"), protocol: str = "HTTP/1.0"
+    handle: Handle,
+    *,
+    methods: Sequence[str] = ("GET", "POST"),
+    protocol: str = "HTTP/1.0",
+    tls: ssl.SSLContext | None = None,
 ) -> ThreadingHTTPServer:
-    """Start serving on 127.0.0.1 (a free port): handle(request, method) answers each request."""
+    """Start serving on 127.0.0.1 (a free port): handle(request, method) answers each
+    request; over TLS with tls (a server-side context), else plain HTTP."""
 
     def answer(method: str) -> Callable[[BaseHTTPRequestHandler], None]:
         return lambda request: handle(request, method)
@@ -29,6 +35,8 @@ def serve_http(
     }
     handler = type("Handler", (BaseHTTPRequestHandler,), attrs)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     return server
