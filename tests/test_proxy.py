@@ -338,20 +338,26 @@ def test_the_upstreams_deadline_exceeded_comes_back(stub: echo_pb2_grpc.EchoServ
     assert (e.value.code(), e.value.details()) == (grpc.StatusCode.DEADLINE_EXCEEDED, "fail_code 4 requested before replying")
 
 
-def test_a_client_cancel_cancels_the_upstream_call(channel: grpc.Channel, up: Upstream, proxy: ProxyProcess) -> None:
+@pytest.mark.parametrize("timeout", [None, 30.0])
+def test_a_client_cancel_cancels_the_upstream_call(
+    channel: grpc.Channel, up: Upstream, proxy: ProxyProcess, timeout: float | None
+) -> None:
+    """A cancel well before the deadline (or with none) is the client's, whatever the
+    slack the proxy gives a cancel at the deadline's end."""
     gate = threading.Event()
+    tag = f"cancel-{timeout}"
 
     def requests() -> Iterator[bytes]:
         yield b"one"
         gate.wait(10)
 
     n = len(proxy.calls("test.Probe/Hold"))
-    call = channel.stream_stream(PROBE + "Hold")(requests(), metadata=(("probe-tag", "cancel"),))
+    call = channel.stream_stream(PROBE + "Hold")(requests(), metadata=(("probe-tag", tag),), timeout=timeout)
     assert next(call) == b"one"
-    assert not up.probes.ended["cancel"].is_set()
+    assert not up.probes.ended[tag].is_set()
     call.cancel()
     gate.set()
-    assert up.probes.ended["cancel"].wait(5), "the upstream call outlived the client's cancel"
+    assert up.probes.ended[tag].wait(5), "the upstream call outlived the client's cancel"
     logged_call = last_call(proxy, "test.Probe/Hold", n + 1)
     assert (logged_call["status"], logged_call["message"], logged_call["responses"]) == ("CANCELLED", "cancelled by the client", 1)
 
