@@ -15,6 +15,7 @@ non-conforming descriptors of grpc-node's @grpc/reflection.
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeAlias
@@ -94,7 +95,17 @@ class _Stream:
             response: Response = next(self._call)
         except StopIteration:
             raise SchemaError("the server ended the reflection stream without answering") from None
+        if response.WhichOneof("message_response") is None and self._failed_with_it():
+            raise self._call  # the call's own error (it is a grpc.RpcError)
         return response
+
+    def _failed_with_it(self, wait: float = 1.0) -> bool:
+        """An empty answer that came with a failure: grpcio sometimes hands on an empty
+        message from an HTTP error answer (a front end's 503 with an HTML page) before
+        the call's UNAVAILABLE status. True when the call ends, within `wait`, not OK."""
+        ended = threading.Event()
+        self._call.add_done_callback(lambda _call: ended.set())
+        return ended.wait(wait) and self._call.code() != grpc.StatusCode.OK
 
     def close(self) -> None:
         self._queue.put(None)
