@@ -430,6 +430,13 @@ def _check_single(f: Any, value: Any, path: str) -> None:
         # \ud800 escape or an invalid byte), leaves Python in a broken state.
         if isinstance(value, str) and not _is_utf8_text(value):
             raise _FieldError(path, f"{_quoted(value)} is not valid UTF-8 text, so not a value of {f.enum_type.full_name}")
+        if isinstance(value, float) and not value.is_integer():
+            # json_format takes 1.5 as 1, and fails on NaN or infinity in Python's words
+            from .datacheck import enum_problem
+
+            problem = enum_problem(f, value)
+            if problem is not None:
+                raise _FieldError(path, problem)
     elif f.type == f.TYPE_MESSAGE:
         full = f.message_type.full_name
         if full == "google.protobuf.BytesValue":

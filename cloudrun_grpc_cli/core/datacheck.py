@@ -149,7 +149,7 @@ def _value_problem(f: Any, value: Any, where: str) -> str | tuple[str, str] | No
     if t == FieldDescriptor.TYPE_BYTES:
         return None if isinstance(value, str) else f"expected a base64 string, got {json_type(value)}"
     if t == FieldDescriptor.TYPE_ENUM:
-        return _enum(f, value)
+        return enum_problem(f, value)
     if t in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
         full = f.message_type.full_name
         if full == "google.protobuf.Timestamp":
@@ -214,7 +214,7 @@ def _floating(f: Any, value: Any) -> str | None:
     return None
 
 
-def _enum(f: Any, value: Any) -> str | None:
+def enum_problem(f: Any, value: Any) -> str | None:
     enum = f.enum_type
     names = [v.name for v in enum.values]
     listed = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
@@ -224,8 +224,10 @@ def _enum(f: Any, value: Any) -> str | None:
         return f"{shown(value)} is not a value of {enum.full_name} (one of: {listed})"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"expected a value of {enum.full_name} (one of: {listed}), got {json_type(value)}"
-    if isinstance(value, float) and value != int(value):
+    if isinstance(value, float) and not value.is_integer():  # 1.5, NaN, infinities
         return f"{shown(value)} is not a value of {enum.full_name}: numbers must be whole"
+    if not -(2**31) <= int(value) < 2**31:
+        return f"{shown(value)} is out of range for {enum.full_name} (enum numbers are int32)"
     return None
 
 
