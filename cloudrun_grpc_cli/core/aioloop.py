@@ -15,15 +15,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def loop_name() -> str:
-    """uvloop or asyncio: the loop `run` uses."""
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return "asyncio"
-    return "uvloop"
-
-
 def run(main: Coroutine[Any, Any, T]) -> T:
     """asyncio.run(main) on uvloop's loop when it is there."""
     try:

@@ -17,6 +17,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from ..errors import RequestDataError, one_line
+from .schema.wellknown import JSON_FORM_TYPES
 
 _WS = " \t\r\n"
 
@@ -390,31 +391,13 @@ def _checked_fields(desc: Any) -> dict[str, Any]:
     return out
 
 
-# The well-known types whose JSON is not an object of their fields (json_format's list).
-_SPECIAL_JSON = frozenset(
-    "google.protobuf." + name
-    for name in (
-        "Any", "Duration", "FieldMask", "ListValue", "Struct", "Timestamp", "Value", "Empty",
-        "DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value",
-        "BoolValue", "StringValue", "BytesValue",
-    )
-)
-
-
-def _is_utf8_text(text: str) -> bool:
+def is_utf8_text(text: str) -> bool:
+    """False for text with a lone surrogate (a \\ud800 escape, or a byte that was not UTF-8)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _quoted(text: str) -> str:
-    """text as JSON would write it (surrogates as \\u escapes), cut to 40 characters."""
-    import json
-
-    out = json.dumps(text)
-    return out if len(out) <= 42 else out[:40] + '…"'
 
 
 def _check_single(f: Any, value: Any, path: str) -> None:
@@ -426,12 +409,13 @@ def _check_single(f: Any, value: Any, path: str) -> None:
         if not isinstance(value, str):
             raise _FieldError(path, f"expected a string, got {_json_type(value)}")
     elif f.type == f.TYPE_ENUM:
-        # upb's enum lookup, given text that is not UTF-8 (a lone surrogate, from a
-        # \ud800 escape or an invalid byte), leaves Python in a broken state.
-        if isinstance(value, str) and not _is_utf8_text(value):
-            raise _FieldError(path, f"{_quoted(value)} is not valid UTF-8 text, so not a value of {f.enum_type.full_name}")
-        if isinstance(value, float) and not value.is_integer():
-            # json_format takes 1.5 as 1, and fails on NaN or infinity in Python's words
+        # What json_format must not see: text that is not UTF-8 (a lone surrogate, from
+        # a \ud800 escape or an invalid byte: upb's enum lookup then leaves Python in a
+        # broken state), and numbers that are not whole (it takes 1.5 as 1, and fails on
+        # NaN or infinity in Python's words).
+        if (isinstance(value, str) and not is_utf8_text(value)) or (
+            isinstance(value, float) and not value.is_integer()
+        ):
             from .datacheck import enum_problem
 
             problem = enum_problem(f, value)
@@ -441,7 +425,7 @@ def _check_single(f: Any, value: Any, path: str) -> None:
         full = f.message_type.full_name
         if full == "google.protobuf.BytesValue":
             _check_base64(value, path)
-        elif full in _SPECIAL_JSON:
+        elif full in JSON_FORM_TYPES:
             return  # these well-known types have JSON forms of their own
         elif not isinstance(value, dict):
             raise _FieldError(path, f"expected an object for {full}, got {_json_type(value)}")

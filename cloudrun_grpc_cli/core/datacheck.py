@@ -16,6 +16,9 @@ from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 
+from .codec import is_utf8_text
+from .schema.wellknown import WRAPPER_TYPES
+
 _INT_RANGES = {
     FieldDescriptor.TYPE_INT32: ("int32", -(2**31), 2**31 - 1),
     FieldDescriptor.TYPE_SINT32: ("sint32", -(2**31), 2**31 - 1),
@@ -34,13 +37,16 @@ _TIMESTAMP = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
 )
 _DURATION = re.compile(r"^-?\d+(\.\d{1,9})?s$")
-_WRAPPERS = {
-    "google.protobuf.DoubleValue", "google.protobuf.FloatValue", "google.protobuf.Int64Value",
-    "google.protobuf.UInt64Value", "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
-    "google.protobuf.BoolValue", "google.protobuf.StringValue", "google.protobuf.BytesValue",
-}
 _ANY_JSON = {"google.protobuf.Value", "google.protobuf.Struct", "google.protobuf.ListValue",
              "google.protobuf.Any", "google.protobuf.FieldMask", "google.protobuf.Empty"}
+
+
+def _escaped(text: str) -> str:
+    """text as JSON with \\u escapes (a lone surrogate cannot be printed), cut short."""
+    import json
+
+    out = json.dumps(text)
+    return out if len(out) <= 42 else out[:40] + '…"'
 
 
 def shown(value: Any) -> str:
@@ -158,7 +164,7 @@ def _value_problem(f: Any, value: Any, where: str) -> str | tuple[str, str] | No
             if not isinstance(value, str) or not _DURATION.match(value):
                 return f"{shown(value)} is not a duration: write seconds with an s, like \"1.5s\" or \"300s\""
             return None
-        if full in _WRAPPERS:
+        if full in WRAPPER_TYPES:
             return _value_problem(f.message_type.fields_by_name["value"], value, where)
         if full in _ANY_JSON:
             return None
@@ -219,6 +225,8 @@ def enum_problem(f: Any, value: Any) -> str | None:
     names = [v.name for v in enum.values]
     listed = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
     if isinstance(value, str):
+        if not is_utf8_text(value):  # before the lookup: upb's breaks on a lone surrogate
+            return f"{_escaped(value)} is not valid UTF-8 text, so not a value of {enum.full_name}"
         if value in enum.values_by_name:
             return None
         return f"{shown(value)} is not a value of {enum.full_name} (one of: {listed})"

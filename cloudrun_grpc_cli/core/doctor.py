@@ -850,7 +850,7 @@ class _Doctor:
                     "health",
                     "warn",
                     f"Check answered {name}: {details}" if details else f"Check answered {name}",
-                    hints.doctor_hint("health-failed"),
+                    hints.doctor_hint("health-failed", method=HEALTH_METHOD.lstrip("/")),
                 )
             return
         status = _health_status(answer)

@@ -409,9 +409,7 @@ def doctor_hint(check: str, **facts: str) -> str:
     if check == "health-failed":
         return (
             "the health check itself failed (calls may still work): "
-            f"crgrpc call TARGET {HEALTH_CHECK} -d '{{}}' shows the whole error"
+            f"crgrpc call TARGET {facts.get('method', 'grpc.health.v1.Health/Check')} -d '{{}}' "
+            "shows the whole error"
         )
     return ""
-
-
-HEALTH_CHECK = "grpc.health.v1.Health/Check"

@@ -383,14 +383,13 @@ class ChannelPool:
         self._callables: list[dict[str, Any]] = [{}]  # per channel: method -> stream-stream callable
 
     def acquire(self) -> int:
-        busy = self.busy
-        i = 0 if len(busy) == 1 else min(range(len(busy)), key=busy.__getitem__)
-        if busy[i] >= self.per_channel:
+        i = min(range(len(self.busy)), key=self.busy.__getitem__)
+        if self.busy[i] >= self.per_channel:
             self.channels.append(self._make())
-            busy.append(0)
+            self.busy.append(0)
             self._callables.append({})
             i = len(self.channels) - 1
-        busy[i] += 1
+        self.busy[i] += 1
         return i
 
     def callable(self, i: int, method: str) -> Any:

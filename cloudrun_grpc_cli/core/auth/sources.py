@@ -35,14 +35,7 @@ from .minting import (
     metadata_server_available,
     target_from_impersonation_url,
 )
-from .named import (  # noqa: F401  (re-exported: where they were first defined)
-    AUTH_HEADERS,
-    AUTHORIZATION,
-    PROXY_AUTHORIZATION,
-    SERVERLESS_AUTHORIZATION,
-    explicit_sources,
-    header_for,
-)
+from .named import explicit_sources, header_for
 from .scrub import remember_fields
 from .token import IdToken, MintingProvider, StaticProvider, TokenProvider
 

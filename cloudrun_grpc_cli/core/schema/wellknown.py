@@ -12,6 +12,20 @@ import functools
 
 from google.protobuf import descriptor_pb2
 
+# The wrapper types: JSON writes each as its bare value.
+WRAPPER_TYPES = frozenset(
+    "google.protobuf." + name
+    for name in (
+        "DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value",
+        "BoolValue", "StringValue", "BytesValue",
+    )
+)
+# Every well-known type whose JSON is not an object of its fields (protobuf's JSON mapping).
+JSON_FORM_TYPES = WRAPPER_TYPES | {
+    "google.protobuf." + name
+    for name in ("Any", "Duration", "FieldMask", "ListValue", "Struct", "Timestamp", "Value", "Empty")
+}
+
 
 @functools.cache
 def wellknown_files() -> dict[str, descriptor_pb2.FileDescriptorProto]:
