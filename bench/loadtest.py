@@ -39,6 +39,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+import peers  # noqa: E402  (the shared offline environment of child processes)
+
 NODE_MODULES = REPO / "tests" / "node" / "node_modules"
 ECHO_PROTO = REPO / "protos" / "echo.proto"
 TARGET_RATIO = 0.80
@@ -58,19 +62,6 @@ class Variant:
     def best_rps(self) -> float:
         """The least disturbed run's (on a shared machine, the others' load only slows)."""
         return float(max(r["rps"] for r in self.runs))
-
-
-def child_env(tmp: Path) -> dict[str, str]:
-    """Offline and isolated: no crgrpc settings, caches in tmp, metadata server closed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRGRPC_", "GOOGLE_", "GCE_", "XDG_"))}
-    for sub in ("cache", "config"):
-        (tmp / sub).mkdir(parents=True, exist_ok=True)
-    env.update(
-        XDG_CACHE_HOME=str(tmp / "cache"), XDG_CONFIG_HOME=str(tmp / "config"),
-        GCE_METADATA_HOST="127.0.0.1:9", GCE_METADATA_IP="127.0.0.1:9", NO_GCE_CHECK="true",
-        PYTHONPATH=str(REPO),
-    )
-    return env
 
 
 def write_protoset(path: Path) -> Path:
@@ -187,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         server = a.server
     else:
         server = "go" if go_binary is not None else "node" if node_available() else "python"
-    env = child_env(tmp)
+    env = peers.child_env(tmp, PYTHONPATH=str(REPO))
     protoset = write_protoset(tmp / "echo.protoset")
     started = time.time()
     info = machine()
@@ -204,8 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             Variant("C", "C: crgrpc bench --workers 2", [*bench, "--workers", "2"]),
             # Reported, not a target: B with uvloop hidden, on asyncio's own loop.
             Variant("B0", "B0: crgrpc bench --workers 1 on asyncio's loop (reported)",
-                    [sys.executable, "-c", "import sys, runpy; sys.modules['uvloop'] = None; sys.argv[0] = 'crgrpc'; "
-                     "runpy.run_module('cloudrun_grpc_cli', run_name='__main__')", *bench[3:], "--workers", "1"]),
+                    [*peers.crgrpc_on_asyncio_loop(), *bench[3:], "--workers", "1"]),
         ]
         timeout = a.duration + a.warmup + 120
         for rnd in range(a.rounds):

@@ -32,6 +32,13 @@ def repo_on_path() -> None:
         sys.path.insert(0, str(REPO))
 
 
+def crgrpc_on_asyncio_loop() -> list[str]:
+    """`python -m cloudrun_grpc_cli` with uvloop hidden, so that its asyncio commands run
+    on asyncio's own loop: what bench/proxy.py and bench/loadtest.py compare uvloop with."""
+    return [sys.executable, "-c", "import sys, runpy; sys.modules['uvloop'] = None; sys.argv[0] = 'crgrpc'; "
+            "runpy.run_module('cloudrun_grpc_cli', run_name='__main__')"]
+
+
 def child_env(tmp: Path, **extra: str) -> dict[str, str]:
     """The environment of every measured process: offline, isolated, no crgrpc settings."""
     env = {

@@ -172,9 +172,7 @@ def run(args: argparse.Namespace) -> Report:
         if not args.no_refs:
             # The same proxy on asyncio's own loop (uvloop hidden from it), and the floor:
             # a minimal grpc.aio forwarder on uvloop, to tell crgrpc's cost from grpcio's.
-            no_uvloop = ("import sys, runpy; sys.modules['uvloop'] = None; "
-                         "sys.argv[0] = 'crgrpc'; runpy.run_module('cloudrun_grpc_cli', run_name='__main__')")
-            plain = Process([sys.executable, "-c", no_uvloop, *proxy_cmd[3:]], env, tmp / "proxy-asyncio.log")
+            plain = Process([*peers.crgrpc_on_asyncio_loop(), *proxy_cmd[3:]], env, tmp / "proxy-asyncio.log")
             stack.callback(plain.stop)
             floor = Process([sys.executable, str(HERE / "proxy_floor.py"), target, str(certs.ca), token],
                             env, tmp / "floor.log")
