@@ -1,5 +1,5 @@
 """`python -m cloudrun_grpc_cli` runs crgrpc."""
 
-from .cli.main import run
+from .cli.entry import run
 
 run()

@@ -173,3 +173,72 @@ def test_cached_token_call_imports_no_google_auth(
         assert issuer.count("/token") == 1
         assert loaded(modules, "google.auth") == []
         assert loaded(modules, "rich") == []
+
+
+def test_a_call_by_reflection_loads_only_what_its_schema_needs(plain_server: str) -> None:
+    """Echo's schema uses no well-known type: none of the runtime's google/protobuf
+    files is loaded, nor protoc's and protosets' module (core/schema/files)."""
+    _, out, modules = crgrpc_imports(
+        "call", plain_server, "--plaintext", "echo.EchoServer/SayHello", "-d", '{"name": "x"}',
+        "-o", "json", "--no-schema-cache",
+    )
+    assert json.loads(out) == {"message": "Hello x from K_REVISION local"}
+    wkt = [m for m in loaded(modules, "google.protobuf") if m.endswith("_pb2") and m != "google.protobuf.descriptor_pb2"]
+    assert wkt == []
+    assert "cloudrun_grpc_cli.core.schema.files" not in modules
+    assert "tempfile" not in modules
+
+
+_GC_PROBE = """
+import gc, os, sys
+real_exit = os._exit
+collections = []
+gc.callbacks.append(lambda phase, info: collections.append(info["generation"]) if phase == "start" else None)
+real_freeze = gc.freeze
+def freeze():
+    print(f"collections during start-up: {len(collections)}", file=sys.stderr)
+    real_freeze()
+gc.freeze = freeze
+def report(code):
+    print(f"enabled={gc.isenabled()} frozen={gc.get_freeze_count() > 0}", file=sys.stderr)
+    real_exit(code)
+os._exit = report
+sys.argv = ["crgrpc", *sys.argv[1:]]
+from cloudrun_grpc_cli.cli.entry import run
+run()
+"""
+
+
+@pytest.mark.parametrize("command", ["call", "list"])
+def test_startup_runs_without_the_garbage_collector_and_turns_it_back_on(
+    plain_server: str, command: str
+) -> None:
+    """The console script starts with Python's cyclic collector off; by the time the
+    command works (call: once its method is resolved) it is on again, with start-up's
+    objects frozen out of its reach."""
+    argv = (["call", plain_server, "--plaintext", "echo.EchoServer/SayHello", "-d", '{"name": "x"}']
+            if command == "call" else ["list", plain_server, "--plaintext"])
+    proc = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, *argv, "-o", "json"], capture_output=True, text=True,
+        timeout=60, check=False, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "echo.EchoServer" in proc.stdout or "Hello x" in proc.stdout
+    assert proc.stderr.splitlines()[-2:] == ["collections during start-up: 0", "enabled=True frozen=True"]
+
+
+def test_in_process_main_leaves_the_collector_alone(plain_server: str) -> None:
+    """Tests and embedders call main() directly: the collector stays as they set it."""
+    import gc
+    import io
+
+    from cloudrun_grpc_cli.cli.main import main
+    from cloudrun_grpc_cli.render.env import Environment
+
+    frozen = gc.get_freeze_count()
+    out = io.StringIO()
+    code = main(["call", plain_server, "--plaintext", "echo.EchoServer/SayHello", "-d", '{"name": "x"}',
+                 "-o", "json"], Environment(stdout=out, stderr=io.StringIO(), stdin=io.StringIO()))
+    assert (code, out.getvalue()) == (0, '{"message":"Hello x from K_REVISION local"}\n')
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen

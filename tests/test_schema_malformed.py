@@ -190,6 +190,12 @@ def test_wellknown_types_missing_from_server(serve: Callable[..., ReflectionServ
     assert srv.requests["v1"] == 1  # well-known files were not even asked for
 
 
+def test_wellknown_file_names_are_the_runtimes_files() -> None:
+    from cloudrun_grpc_cli.core.schema.wellknown import WELLKNOWN_FILE_NAMES, wellknown_files
+
+    assert set(wellknown_files()) == WELLKNOWN_FILE_NAMES
+
+
 def test_wellknown_reference_without_import(serve: Callable[..., ReflectionServer]) -> None:
     a = with_service(file("a.proto", A={"when": "google.protobuf.Timestamp"}), "S", ".t.A", ".t.A")
     srv = serve(["t.S"], {"t.S": [a]})

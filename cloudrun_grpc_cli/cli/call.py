@@ -11,6 +11,7 @@ import typer
 from ..core.events import Message, Status
 from ..errors import RpcStatusError, UsageError
 from .completion import complete_method
+from .entry import end_startup
 from .options import CommonOptions, call_options
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def call_cmd(
             where = "from the schema files" if settings.schema.protos or settings.schema.protosets else "by reflection"
             with progress.stage(f"resolving {method_text} {where}…"):
                 first = next(events)  # Started: the method is resolved, the data converted
+            end_startup()
             sink.event(first)
             if data == "@-" and env.stdin_isatty and getattr(first, "kind", "") in ("client", "bidi"):
                 env.stderr.write("type JSON messages; Ctrl-D ends\n")  # a person at the keyboard
@@ -134,6 +136,7 @@ def _call_each(
     calls = run_each(sess, method_text, messages, concurrency=concurrency, allow_unknown=allow_unknown)
     with progress.stage(f"resolving {method_text}…"):
         first = next(calls, None)  # the method is resolved
+    end_startup()
     total = failed = 0
     first_failure: tuple[int, RpcStatusError] | None = None
     pending = [first] if first is not None else []

@@ -12,6 +12,7 @@ from .. import __version__
 from ..errors import CrgrpcError, ExitCode, UsageError
 from ..render.env import Environment
 from .console import SINK, active_sink, current_env, pop_env, print_error, push_env
+from .entry import end_startup
 
 HELP = """A gRPC client for services behind Google Cloud Run's authentication.
 
@@ -78,12 +79,16 @@ def _register(args: Sequence[str] | None = None) -> None:
     """Register the command named in args, or all of them (help, completion)."""
     import importlib
 
-    name = next((a for a in args or () if not a.startswith("-")), None)
+    name = _command_name(args)
     wanted = [_MODULES[name]] if name in _MODULES and not os.environ.get("_CRGRPC_COMPLETE") else list(_ORDER)
     for module in _ORDER:
         if module in wanted and module not in _registered:
             importlib.import_module(f"{__package__}.{module}").register(app)
             _registered.add(module)
+
+
+def _command_name(args: Sequence[str] | None) -> str | None:
+    return next((a for a in args or () if not a.startswith("-")), None)
 
 
 def _silence_grpc(argv: Sequence[str]) -> None:
@@ -149,6 +154,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         # What Click's main() does, minus its handling of errors and EPIPE
         # (it would exit 1 on a closed pipe): errors are ours to map.
         with command.make_context("crgrpc", args) as ctx:
+            if _command_name(args) != "call":  # call: once its method is resolved
+                end_startup()
             command.invoke(ctx)
         return 0
     except typer.Exit as e:
@@ -203,6 +210,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             _print_traceback(env)
         return ExitCode.INTERNAL
     finally:
+        end_startup()
         SINK.reset(sink_token)
         pop_env(env_token)
 

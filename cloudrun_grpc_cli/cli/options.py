@@ -13,7 +13,6 @@ one `CommonOptions` object; rows outside CommonOptions (call's -d, serve's
 --port…) reach the command as keyword arguments of their own.
 """
 
-from __future__ import annotations
 
 import functools
 import inspect
@@ -422,13 +421,11 @@ def with_options(*names: str, helps: dict[str, str] | None = None) -> Callable[[
             return fn(**kwargs)
 
         wrapper.__signature__ = sig.replace(parameters=[*own, *extra, ctx_param])  # type: ignore[attr-defined]
-        ann = {p.name: p.annotation for p in own}
-        if "return" in hints:
-            ann["return"] = hints["return"]
-        for p in extra:
-            ann[p.name] = p.annotation
-        ann["crgrpc_ctx"] = typer.Context
-        wrapper.__annotations__ = ann
+        # typer reads each parameter's type from __signature__, where every one
+        # is resolved already; it resolves __annotations__ again (typing's
+        # get_type_hints, twice a start) only for what the signature leaves as
+        # a string, so there is nothing for it to do there.
+        wrapper.__annotations__ = {"return": hints["return"]} if "return" in hints else {}
         return wrapper  # type: ignore[return-value]
 
     return decorate

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Session:
+    """One target's connection, token plan and schema, shared by a command's RPCs."""
+
     target: Target
     settings: Settings
     plan: AuthPlan
@@ -132,13 +134,17 @@ def schema_cache_key(target: Target, settings: Settings) -> str:
 
 
 def open_schema(session: Session, *, fresh: bool = False) -> SchemaSource:
-    from .schema import cached_reflection_source, proto_source, protoset_source
-
     s = session.settings.schema
     if s.protos:
+        from .schema import proto_source
+
         return proto_source(list(s.protos), list(s.import_paths))
     if s.protosets:
+        from .schema import protoset_source
+
         return protoset_source(list(s.protosets))
+    from .schema import cached_reflection_source  # protoc's and protosets' modules stay unloaded
+
     session.conn.wait_connected()
     return cached_reflection_source(
         session.conn.channel,

@@ -22,6 +22,8 @@ def _isatty(stream: IO[str]) -> bool:
 
 @dataclass
 class Environment:
+    """The streams and terminal facts of one run (a test passes its own)."""
+
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     stdin: IO[str] = field(default_factory=lambda: sys.stdin)

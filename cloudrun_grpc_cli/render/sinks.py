@@ -8,7 +8,6 @@ same shape for success and every failure; -o events ends a failure with an
 `error` line; -o json writes messages only.
 """
 
-from __future__ import annotations
 
 from typing import IO, Any, NamedTuple, Protocol
 

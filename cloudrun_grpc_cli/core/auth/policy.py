@@ -52,6 +52,8 @@ def choose_audience(audience: str | None, target: Target | None, authority: str 
 
 @dataclass(frozen=True)
 class AuthPlan:
+    """Which token goes in which header, or why none is sent."""
+
     provider: TokenProvider | None
     header: str  # "authorization" or "x-serverless-authorization"
     audience: str | None

@@ -45,7 +45,7 @@ from google.protobuf.message import DecodeError
 
 from ...errors import SchemaError, one_line
 from .names import camel_case
-from .wellknown import is_wellknown_file, wellknown_file, wellknown_symbols
+from .wellknown import is_wellknown_file, wellknown_file, wellknown_symbols, wellknown_type
 
 FDP = descriptor_pb2.FileDescriptorProto
 _F = descriptor_pb2.FieldDescriptorProto
@@ -156,10 +156,8 @@ class Assembler:
         return added
 
     def _index(self, new: dict[str, FDP]) -> tuple[dict[str, tuple[str, bool]], set[str]]:
-        types = dict(self._types)
+        types = _Types(self._types)
         scopes = set(self._scopes)
-        for full, found in wellknown_symbols().items():
-            types.setdefault(full, found)
         scopes.add("google.protobuf")
         for fdp in new.values():
             pkg = fdp.package
@@ -176,6 +174,28 @@ class Assembler:
                 if not is_enum:
                     scopes.add(full)
         return types, scopes
+
+
+class _Types(dict[str, tuple[str, bool]]):
+    """Full name -> (file, is_enum) of the files received; a name not among them
+    may be a well-known type, looked up in the runtime's files (loaded only then)."""
+
+    def __missing__(self, full: str) -> tuple[str, bool]:
+        found = wellknown_type(full)
+        if found is None:
+            raise KeyError(full)
+        return found
+
+    def __contains__(self, full: object) -> bool:
+        return dict.__contains__(self, full) or (isinstance(full, str) and wellknown_type(full) is not None)
+
+    def get(  # type: ignore[override]
+        self, full: str, default: tuple[str, bool] | None = None
+    ) -> tuple[str, bool] | None:
+        found = dict.get(self, full)
+        if found is None:
+            found = wellknown_type(full)
+        return default if found is None else found
 
 
 # -- repairs ---------------------------------------------------------------------

@@ -86,8 +86,24 @@ def _index_message(
         index[f"{full}.{enum.name}"] = (file, True)
 
 
+# The names of wellknown_files(), known without loading them (a test holds the two equal).
+WELLKNOWN_FILE_NAMES = frozenset(
+    f"google/protobuf/{stem}.proto"
+    for stem in (
+        "any", "api", "descriptor", "duration", "empty", "field_mask", "source_context",
+        "struct", "timestamp", "type", "wrappers",
+    )
+)
+
+
 def is_wellknown_file(name: str) -> bool:
-    return name in wellknown_files()
+    return name in WELLKNOWN_FILE_NAMES
+
+
+def wellknown_type(full: str) -> tuple[str, bool] | None:
+    """(its runtime file, is an enum) for a well-known type's full name, else None;
+    the runtime's files are loaded only for a google.protobuf name."""
+    return wellknown_symbols().get(full) if full.startswith("google.protobuf.") else None
 
 
 def wellknown_file(name: str) -> descriptor_pb2.FileDescriptorProto:
