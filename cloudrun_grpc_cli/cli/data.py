@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, NamedTuple
 
 from ..core.codec import CHUNK, decode_chunks, iter_messages, parse_messages
 from ..errors import RequestDataError
@@ -23,8 +22,7 @@ from ..errors import RequestDataError
 STDIN_NOT_UTF8 = ("request data: standard input is not UTF-8 text", "DATA is JSON text")
 
 
-@dataclass
-class RequestData:
+class RequestData(NamedTuple):
     """Messages known up front, or read as the call goes (a file or standard input)."""
 
     messages: list[dict[str, Any]] | None  # None: read from `stream` or `file`

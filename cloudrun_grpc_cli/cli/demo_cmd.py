@@ -12,7 +12,6 @@ setting is changed). The servers and stand-ins live in cloudrun_grpc_cli.demo.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -126,7 +125,7 @@ def run_demo(env: Environment) -> int:
             0,
         ))
         # A private cache, passed to every step: the token is minted once, then reused.
-        steps_env = dataclasses.replace(env, cache_dir=work / "cache")
+        steps_env = env.with_cache_dir(work / "cache")
         try:
             out.write(f"Echo service on {target} (TLS, self-signed; tokens checked for audience https://localhost)\n")
             out.write(f"Local token issuer on {issuer.url}; service account {DEMO_SA}\n")

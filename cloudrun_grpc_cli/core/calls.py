@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RequestDataError, RpcStatusError, UsageError
@@ -168,13 +167,15 @@ def _attempts(
     return status
 
 
-@dataclass(frozen=True)
 class EachCall:
     """One call of --each: the index of its request (0-based) and its events
     (Started, Headers, Message*, Trailers, Status), consumed in input order."""
 
-    index: int
-    events: Iterable[Event]
+    __slots__ = ("events", "index")
+
+    def __init__(self, index: int, events: Iterable[Event]) -> None:
+        self.index = index
+        self.events = events
 
 
 def run_each(

@@ -12,7 +12,6 @@ can explain it from what was really sent.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -31,17 +30,30 @@ if TYPE_CHECKING:
     from .schema import SchemaSource
 
 
-@dataclass
 class Session:
-    """One target's connection, token plan and schema, shared by a command's RPCs."""
+    """One target's connection, token plan and schema, shared by a command's RPCs.
 
-    target: Target
-    settings: Settings
-    plan: AuthPlan
-    conn: Connection
-    secrets: Secrets = SECRETS
-    _schema: SchemaSource | None = None
-    resolution: Resolution | None = None  # how a run:// target was resolved
+    (A plain class: this module loads on every call, and a dataclass costs a
+    start about a millisecond to define.)"""
+
+    __slots__ = ("_schema", "conn", "plan", "resolution", "secrets", "settings", "target")
+
+    def __init__(
+        self,
+        target: Target,
+        settings: Settings,
+        plan: AuthPlan,
+        conn: Connection,
+        secrets: Secrets = SECRETS,
+        resolution: Resolution | None = None,  # how a run:// target was resolved
+    ) -> None:
+        self.target = target
+        self.settings = settings
+        self.plan = plan
+        self.conn = conn
+        self.secrets = secrets
+        self.resolution = resolution
+        self._schema: SchemaSource | None = None
 
     @property
     def token(self) -> IdToken | None:

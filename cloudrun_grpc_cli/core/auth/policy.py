@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -50,21 +49,48 @@ def choose_audience(audience: str | None, target: Target | None, authority: str 
     return target.default_audience(authority)
 
 
-@dataclass(frozen=True)
 class AuthPlan:
-    """Which token goes in which header, or why none is sent."""
+    """Which token goes in which header, or why none is sent; not changed once made.
 
-    provider: TokenProvider | None
-    header: str  # "authorization" or "x-serverless-authorization"
-    audience: str | None
-    notices: tuple[str, ...] = ()  # one-line stderr notices, without "error:"
-    withheld: Withheld | None = None  # why no token is sent; None when one is
-    tried: tuple[str, ...] = ()  # the credential sources looked at
-    policy: TokenPolicy = "mint"
-    detail: str = ""  # the withholding said in full, where the enum's words are not enough
-    quiet_notices: tuple[str, ...] = ()  # notices shown only with -v
-    warnings: tuple[str, ...] = ()  # said before dialing (a fixed token for another audience)
-    _last: list[IdToken] = field(default_factory=list, repr=False, compare=False)
+    (A plain class: this module loads on every call, and a frozen dataclass
+    costs a start about a millisecond to define.)
+    """
+
+    __slots__ = (
+        "_last", "audience", "detail", "header", "notices", "policy", "provider",
+        "quiet_notices", "tried", "warnings", "withheld",
+    )
+
+    def __init__(
+        self,
+        provider: TokenProvider | None,
+        header: str,  # "authorization" or "x-serverless-authorization"
+        audience: str | None,
+        notices: tuple[str, ...] = (),  # one-line stderr notices, without "error:"
+        withheld: Withheld | None = None,  # why no token is sent; None when one is
+        tried: tuple[str, ...] = (),  # the credential sources looked at
+        policy: TokenPolicy = "mint",
+        detail: str = "",  # the withholding said in full, where the enum's words are not enough
+        quiet_notices: tuple[str, ...] = (),  # notices shown only with -v
+        warnings: tuple[str, ...] = (),  # said before dialing (a fixed token for another audience)
+    ) -> None:
+        self.provider = provider
+        self.header = header
+        self.audience = audience
+        self.notices = notices
+        self.withheld = withheld
+        self.tried = tried
+        self.policy = policy
+        self.detail = detail
+        self.quiet_notices = quiet_notices
+        self.warnings = warnings
+        self._last: list[IdToken] = []
+
+    def __repr__(self) -> str:  # never the token: the provider's own repr hides it
+        return (
+            f"AuthPlan(header={self.header!r}, audience={self.audience!r}, "
+            f"withheld={self.withheld!r}, policy={self.policy!r})"
+        )
 
     def metadata(self) -> list[tuple[str, str]]:
         """[(header, "Bearer <token>")] or []; asks the provider every time (refresh)."""

@@ -14,13 +14,11 @@ fetch is stored. Shell completion reads it without dialing.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import grpc
 from google.protobuf import descriptor_pb2
@@ -45,12 +43,13 @@ def cache_dir(root: Path | None = None) -> Path:
 
 
 def cache_path(cache_key: str, *, root: Path | None = None) -> Path:
+    import hashlib  # here: a call with --no-schema-cache does not load OpenSSL's hashes
+
     digest = hashlib.sha256(cache_key.encode()).hexdigest()[:40]
     return cache_dir(root) / f"{digest}.json"
 
 
-@dataclass
-class CacheEntry:
+class CacheEntry(NamedTuple):
     key: str
     created: float
     services: list[str] | None
