@@ -22,9 +22,9 @@ _RUN_HINT = "write run://SERVICE, run://REGION/SERVICE or run://PROJECT/REGION/S
 # Cloud Run's own rules: a service is a DNS label of lowercase letters, digits and
 # hyphens starting with a letter; a region is like us-central1; a project is a project
 # ID (6-30 characters; "example.com:name" for domain-scoped ones) or a project number.
-_RUN_SERVICE_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_RUN_REGION_RE = re.compile(r"^[a-z]+(?:-[a-z]+)*[0-9]+$")
-_RUN_PROJECT_RE = re.compile(r"^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$")
+_RUN_SERVICE_RE = r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+_RUN_REGION_RE = r"^[a-z]+(?:-[a-z]+)*[0-9]+$"
+_RUN_PROJECT_RE = r"^(?:[a-z][a-z0-9.-]*:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]{1,20}$"
 
 
 class RunRef(NamedTuple):
@@ -158,7 +158,7 @@ _RUN_PARTS = {
 def check_run_part(kind: str, value: str, where: str) -> str:
     """value as a Cloud Run service, region or project; UsageError naming where otherwise."""
     pattern, what, hint = _RUN_PARTS[kind]
-    if not pattern.match(value):
+    if not re.match(pattern, value):  # compiled on first use (re's cache): run:// only
         raise UsageError(f"invalid {what} {value!r} {where}", hint)
     return value
 

@@ -16,10 +16,13 @@ import re
 from typing import Any
 
 # C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Patterns, not compiled regexes: a class reaching past U+00FF compiles to a
+# 64K-entry map, too dear for a module every start loads; re's cache compiles
+# each once, on its first use.
+_CONTROL = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # json.dumps escapes C0 already; these it leaves raw.
-_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
+_JSON_RAW = "[\x7f-\x9f\u2028\u2029]"
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -32,7 +35,7 @@ def _escape(m: re.Match[str]) -> str:
 
 def visible(text: str) -> str:
     """text with every control character escaped visibly (one line, no terminal codes)."""
-    return _CONTROL.sub(_escape, text)
+    return re.sub(_CONTROL, _escape, text)
 
 
 def visible_lines(text: str) -> str:
@@ -43,4 +46,4 @@ def visible_lines(text: str) -> str:
 def json_dumps(obj: Any, *, indent: int | None = 2) -> str:
     """JSON as json.dumps writes it (non-ASCII kept), with DEL, C1 and U+2028/9 escaped."""
     text = json.dumps(obj, indent=indent, ensure_ascii=False)
-    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return re.sub(_JSON_RAW, lambda m: f"\\u{ord(m.group()):04x}", text)
