@@ -107,3 +107,19 @@ def test_bench_times_gcloud_offline(tmp_path: Path) -> None:
     assert target["value"] > 0
     per_call = next(n for n in results["notes"] if n.startswith("requests to the token endpoint"))
     assert "crgrpc token print (cached): 0" in per_call
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instruction_counts_run(tmp_path: Path) -> None:
+    """bench/instructions.py counts a process under callgrind (one cheap row here)."""
+    out = tmp_path / "counts.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "instructions.py"), "--only", "python -c pass",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    counts = json.loads(out.read_text())
+    assert list(counts) == ["python -c pass"]
+    assert 10_000_000 < counts["python -c pass"] < 1_000_000_000  # an interpreter's start, not 0
+    assert proc.stdout.startswith("- python -c pass: ")
