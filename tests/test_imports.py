@@ -242,3 +242,12 @@ def test_in_process_main_leaves_the_collector_alone(plain_server: str) -> None:
     assert (code, out.getvalue()) == (0, '{"message":"Hello x from K_REVISION local"}\n')
     assert gc.isenabled()
     assert gc.get_freeze_count() == frozen
+
+
+def test_version_builds_no_command() -> None:
+    """--version is answered before any command is looked at: no command module loads."""
+    _, out, modules = crgrpc_imports("--version")
+    assert out == "crgrpc 0.1.0\n"
+    commands = [m for m in loaded(modules, "cloudrun_grpc_cli.cli") if m.rsplit(".", 1)[-1] in (
+        "discover", "call", "doctor", "proxy_cmd", "bench_cmd", "token", "serve", "demo_cmd", "config_cmd")]
+    assert commands == []

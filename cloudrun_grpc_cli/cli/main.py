@@ -80,6 +80,8 @@ def _register(args: Sequence[str] | None = None) -> None:
     import importlib
 
     name = _command_name(args)
+    if name is None and "--version" in (args or ()) and not os.environ.get("_CRGRPC_COMPLETE"):
+        return  # the version is printed before any command is looked at
     wanted = [_MODULES[name]] if name in _MODULES and not os.environ.get("_CRGRPC_COMPLETE") else list(_ORDER)
     for module in _ORDER:
         if module in wanted and module not in _registered:
