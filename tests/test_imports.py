@@ -246,8 +246,10 @@ def test_in_process_main_leaves_the_collector_alone(plain_server: str) -> None:
 
 def test_version_builds_no_command() -> None:
     """--version is answered before any command is looked at: no command module loads."""
+    from cloudrun_grpc_cli import __version__
+
     _, out, modules = crgrpc_imports("--version")
-    assert out == "crgrpc 0.1.0\n"
+    assert out == f"crgrpc {__version__}\n"
     commands = [m for m in loaded(modules, "cloudrun_grpc_cli.cli") if m.rsplit(".", 1)[-1] in (
         "discover", "call", "doctor", "proxy_cmd", "bench_cmd", "token", "serve", "demo_cmd", "config_cmd")]
     assert commands == []
