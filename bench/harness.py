@@ -18,6 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+@dataclass
+class Target:
+    """One target of an issue: a measured value against its limit (lower is better)."""
+
+    key: str
+    text: str
+    value: float | None  # None: not measured here (SKIP)
+    limit: float
+    note: str = ""
+    unit: str = ""  # how proxy.py prints it: "ms" or "x" (run.py's are all ratios)
+
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "SKIP"
+        return "PASS" if self.value <= self.limit else "FAIL"
+
+
 class BenchError(RuntimeError):
     """A command failed or produced the wrong output: the numbers would mean nothing."""
 

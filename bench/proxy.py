@@ -46,27 +46,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402  (the shared offline environment of child processes)
+from harness import Target  # noqa: E402
 
 AUDIENCE = "https://localhost"
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-@dataclass
-class Target:
-    key: str
-    text: str
-    value: float | None
-    limit: float
-    unit: str
-
-    @property
-    def verdict(self) -> str:
-        if self.value is None:
-            return "SKIP"
-        return "PASS" if self.value <= self.limit else "FAIL"
 
 
 @dataclass
@@ -206,9 +192,9 @@ def run(args: argparse.Namespace) -> Report:
                                 f"min {min(values):.3f}, max {max(values):.3f} ({len(values)} runs)"))
         added = med["proxy"] - med["direct"]
         report.targets.append(Target("P1", f"{args.unary:,} unary calls: latency the proxy adds per call (median)",
-                                     added, 1.0, "ms"))
+                                     added, 1.0, unit="ms"))
         report.targets.append(Target("P2", f"{args.stream:,}-message server stream: proxy / direct",
-                                     smed["proxy"] / smed["direct"], 1.5, "x"))
+                                     smed["proxy"] / smed["direct"], 1.5, unit="x"))
         for ref in ("proxy on asyncio's loop", "grpc.aio floor"):
             if ref in med:
                 report.rows.append((f"{ref}: latency added per unary call (reported)",
@@ -234,7 +220,7 @@ def run(args: argparse.Namespace) -> Report:
                 fresh.stop()
             report.rows.append((f"proxy peak RSS after a {n:,}-message stream", f"{peaks[n] / 1024:.1f} MiB", "VmHWM"))
         report.targets.append(Target("P3", f"proxy peak RSS, {args.rss_large:,} / {args.rss_small:,} messages",
-                                     peaks[args.rss_large] / peaks[args.rss_small], 1.10, "x"))
+                                     peaks[args.rss_large] / peaks[args.rss_small], 1.10, unit="x"))
         calls = sum(1 for line in (tmp / "proxy.log").read_text().splitlines() if '"event":"call"' in line)
         report.notes.append(f"the proxy logged {calls} calls (-o json, to a file) during the latency and stream rounds")
     return report

@@ -47,27 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import importtime
 import peers
-from harness import BenchError, Stats, Variant, ratio, run_once, run_paired
+from harness import BenchError, Stats, Target, Variant, ratio, run_once, run_paired
 from speed import SPEED_GROUPS, run_speed
 
 GROUPS = ("unary", "tls", "stream", "rss", "token", "imports", *SPEED_GROUPS)
 NAME = "bench"
 AUDIENCE = "https://127.0.0.1"
-
-
-@dataclass
-class Target:
-    key: str
-    text: str
-    value: float | None
-    limit: float
-    note: str = ""
-
-    @property
-    def verdict(self) -> str:
-        if self.value is None:
-            return "SKIP"
-        return "PASS" if self.value <= self.limit else "FAIL"
 
 
 @dataclass
@@ -380,7 +365,7 @@ def bench(args: argparse.Namespace, report: Report) -> None:
                 report.notes.append(f"per-message groups skipped: {e}")
             else:
                 log(f"fast grpc-js server on {fast.address}")
-                run_speed(args, report, env, tmp, cr, fast.address, Target, log)
+                run_speed(args, report, env, tmp, cr, fast.address, log)
 
         if "imports" in groups:
             # warm the schema cache, then break the cost of the warm path down

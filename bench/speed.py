@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from apis import baseline, stdin_of, write_requests
-from harness import BenchError, Stats, Variant, ratio, run_paired
+from harness import BenchError, Stats, Target, Variant, ratio, run_paired
 
 SPEED_GROUPS = ("apis", "s-stream", "s-upload", "s-bidi", "s-large", "s-each")
 
@@ -53,7 +53,7 @@ def median(values: list[float]) -> float:
 
 def run_speed(
     args: Any, report: Any, env: dict[str, str], tmp: Path, cr: list[str], address: str,
-    Target: Any, log: Callable[[str], None],
+    log: Callable[[str], None],
 ) -> None:
     groups = set(args.groups)
     grpcurl = find_grpcurl()
