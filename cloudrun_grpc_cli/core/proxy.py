@@ -600,7 +600,6 @@ class Proxy:
         sent: list[tuple[str, str | bytes]] | None = None
         call: Any = None
         pump: asyncio.Future[None] | None = None
-        ahead: asyncio.Future[None] | None = None
         slot = -1
         given = context.time_remaining()  # the client's deadline as it arrived (None: none)
         pool = self._pool
@@ -624,18 +623,12 @@ class Proxy:
             headers = _response_metadata(await call.initial_metadata(), trailers=False)
             if headers:
                 await context.send_initial_metadata(headers)
-            first = await _read(call)
-            if first is not EOF:
-                # A stream: the next answer is read while this one is written (one
-                # waits between them, so flow control stays end to end); about an
-                # eighth less time per message than reading only after each write.
-                waiting: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
-                ahead = asyncio.ensure_future(_read_ahead(call, waiting))
-                msg = first
-                while msg is not EOF:
+            try:
+                while (msg := await call.read()) is not EOF:
                     counts[1] += 1  # handed on (a cancel may land while the write completes)
                     await context.write(msg)
-                    msg = await waiting.get()
+            except aio.AioRpcError:
+                pass  # the status below says why
             status = await call.code()
             code, name = status_of(status)
             message = await call.details() or ""
@@ -655,9 +648,8 @@ class Proxy:
             context.set_code(grpc.StatusCode.INTERNAL)
             context.set_details(message)
         finally:
-            for task in (pump, ahead):
-                if task is not None and not task.done():
-                    task.cancel()
+            if pump is not None and not pump.done():
+                pump.cancel()
             if slot >= 0:
                 pool.release(slot)
             self.in_flight -= 1
@@ -702,21 +694,6 @@ class Proxy:
         if left is not None and left <= slack:
             return 4, "DEADLINE_EXCEEDED", "the client's deadline passed"
         return 1, "CANCELLED", "cancelled by the client"
-
-
-async def _read(call: Any) -> Any:
-    """The call's next answer, or EOF when it has none (its status says why)."""
-    try:
-        return await call.read()
-    except aio.AioRpcError:
-        return EOF
-
-
-async def _read_ahead(call: Any, waiting: asyncio.Queue[Any]) -> None:
-    """The call's answers into waiting (which holds one), then EOF."""
-    while (msg := await _read(call)) is not EOF:
-        await waiting.put(msg)
-    await waiting.put(EOF)
 
 
 def _quiet(log: Log) -> Log:
