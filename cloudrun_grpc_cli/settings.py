@@ -4,7 +4,6 @@ NamedTuples (cheap to define: this module loads on every start); the core
 reads these, never typer objects. Defaults are the contract's defaults.
 """
 
-
 from pathlib import Path
 from typing import Literal, NamedTuple
 

@@ -4,7 +4,7 @@ Start-up runs without Python's cyclic garbage collector. Importing grpc,
 protobuf, typer and crgrpc's modules allocates hundreds of thousands of
 objects that live as long as the process, and the collector would walk them
 again and again while they are made: about 4% of a short call's work
-(bench/startup_cost.py). `end_startup` freezes what start-up made, so later
+(bench/instructions.py counts it). `end_startup` freezes what start-up made, so later
 collections skip it, and turns the collector back on; `call` does so once its
 method is resolved and its request converted, every other command before it
 runs.

@@ -80,9 +80,15 @@ def _register(args: Sequence[str] | None = None) -> None:
     import importlib
 
     name = _command_name(args)
-    if name is None and "--version" in (args or ()) and not os.environ.get("_CRGRPC_COMPLETE"):
-        return  # the version is printed before any command is looked at
-    wanted = [_MODULES[name]] if name in _MODULES and not os.environ.get("_CRGRPC_COMPLETE") else list(_ORDER)
+    wanted: Sequence[str]
+    if os.environ.get("_CRGRPC_COMPLETE"):
+        wanted = _ORDER
+    elif name in _MODULES:
+        wanted = (_MODULES[name],)
+    elif name is None and "--version" in (args or ()):
+        wanted = ()  # the version is printed before any command is looked at
+    else:
+        wanted = _ORDER  # the group's help lists every command
     for module in _ORDER:
         if module in wanted and module not in _registered:
             importlib.import_module(f"{__package__}.{module}").register(app)

@@ -13,7 +13,6 @@ one `CommonOptions` object; rows outside CommonOptions (call's -d, serve's
 --port…) reach the command as keyword arguments of their own.
 """
 
-
 import functools
 import inspect
 import math

@@ -4,7 +4,6 @@ Renderers consume these; core.calls produces them. Metadata is kept as gRPC
 gives it (a sequence of key/value pairs, `-bin` values as bytes).
 """
 
-
 import base64
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Union

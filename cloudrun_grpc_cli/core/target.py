@@ -4,7 +4,6 @@ Owns the TARGET grammar (README: TARGET); knows nothing of config files (named
 targets are resolved before parsing) or of channels.
 """
 
-
 import ipaddress
 import re
 from typing import NamedTuple

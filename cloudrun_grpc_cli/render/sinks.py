@@ -8,7 +8,6 @@ same shape for success and every failure; -o events ends a failure with an
 `error` line; -o json writes messages only.
 """
 
-
 from typing import IO, Any, NamedTuple, Protocol
 
 from ..core.events import Event, Metadata
