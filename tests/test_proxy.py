@@ -256,8 +256,8 @@ def test_request_metadata_reaches_the_upstream(channel: grpc.Channel, up: Upstre
     # the client's own authorization is replaced by the proxy's token: one header
     assert [v for k, v in seen.metadata if k == "authorization"] == [f"Bearer {issuer.minted[0]}"]
     assert up.verify_tokens(PROBE + "Deadline") == {issuer.minted[0]}
-    # gRPC sets user-agent per connection: the proxy's
-    assert str(seen.value("user-agent")).startswith("crgrpc/0.1.0 grpc-python-asyncio/")
+    # the proxy names itself first, then the client's own user-agent
+    assert str(seen.value("user-agent")).startswith(f"crgrpc/0.1.0 proxy grpc-python/{grpc.__version__} grpc-c/")
 
 
 def test_status_message_headers_trailers_and_details(channel: grpc.Channel, proxy: ProxyProcess) -> None:

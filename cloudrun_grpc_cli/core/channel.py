@@ -179,7 +179,7 @@ def channel_proxy(
 def channel_options(target: Target, settings: ChannelSettings) -> list[tuple[str, Any]]:
     opts: list[tuple[str, Any]] = [
         ("grpc.enable_retries", 1 if settings.retries > 0 else 0),
-        ("grpc.primary_user_agent", f"crgrpc/{_version()}"),
+        ("grpc.primary_user_agent", f"crgrpc/{crgrpc_version()}"),
     ]
     opts.extend(channel_proxy(target, settings)[1])
     if settings.max_msg_size is not None:
@@ -207,7 +207,7 @@ def channel_options(target: Target, settings: ChannelSettings) -> list[tuple[str
     return opts
 
 
-def _version() -> str:
+def crgrpc_version() -> str:
     from .. import __version__
 
     return __version__
@@ -234,7 +234,7 @@ def dial_parts(
         if name and not s.authority:
             opts.append(("grpc.ssl_target_name_override", name))
     elif s.authority:
-        opts.append(("grpc.ssl_target_name_override", _host_of(s.authority)))
+        opts.append(("grpc.ssl_target_name_override", host_of(s.authority)))
     try:
         creds = grpc.ssl_channel_credentials(
             root_certificates=root, private_key=key, certificate_chain=chain
@@ -406,7 +406,7 @@ def _proxy_failed(details: str) -> bool:
     )
 
 
-def _host_of(authority: str) -> str:
+def host_of(authority: str) -> str:
     from .target import strip_port
 
     return strip_port(authority).strip("[]")

@@ -27,50 +27,44 @@ UNAUTHENTICATED with the reason, and the log says it too.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
-import functools
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import grpc
 from grpc import aio
 
-from ..errors import CrgrpcError, UsageError
+from ..errors import ConnectError, CrgrpcError, UsageError
 from ..settings import ProxySettings, Settings
-from . import aioloop, grpcadapter
+from . import aioloop, egress
 from .auth.policy import AuthPlan
 from .auth.token import IdToken, StaticProvider, refresh_margin
-from .channel import dial_parts, wrong_protocol
-from .rpcerrors import connect_error, status_of
+from .channel import (
+    certificate_name,
+    channel_proxy,
+    dial_parts,
+    fetch_server_certificate,
+    host_of,
+    wrong_protocol,
+)
+from .channel import crgrpc_version as _version
+from .h2conn import NO_ERROR, Headers
+from .relay import Downstream, Link, Upstream, flush_all
+from .rpcerrors import connect_error
 from .secrets import SECRETS, Secrets, bearer, is_secret_header, redact_header_value
 from .target import Target, is_loopback_host
 
 Metadata = tuple[tuple[str, "str | bytes"], ...]
 
-# Google's front ends allow 100 concurrent streams on one HTTP/2 connection: the
-# proxy opens one more upstream connection for every 100 calls in flight.
-STREAMS_PER_CONNECTION = 100
 RETRY_MIN, RETRY_MAX = 1.0, 30.0  # seconds between minting attempts after a failure
 _SLICE = 30.0  # the refresher re-reads the wall clock at least this often (suspend, resume)
-_LONGEST_DEADLINE = 99_999_999.0  # seconds: what --timeout allows, far inside grpcio's range
-_MAX_HANDLERS = 1000  # method handlers kept (a client may name any method)
-
-# Headers gRPC owns on each hop: never copied from one side to the other.
-_HOP_HEADERS = frozenset(
-    {"content-type", "te", "user-agent", "grpc-encoding", "grpc-accept-encoding",
-     "grpc-timeout", "grpc-status", "grpc-message"}
-)
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
-EOF: Any = aio.EOF  # type: ignore[attr-defined]  # (grpc-stubs predates it)
-
-if TYPE_CHECKING:  # generic in grpc-stubs only
-    _GenericHandler = grpc.GenericRpcHandler[Any, Any]
-else:
-    _GenericHandler = grpc.GenericRpcHandler
+_LONGEST_DEADLINE = 99_999_999.0  # seconds: a longer deadline (years) counts as none
 
 
 # --- what the proxy tells its log ----------------------------------------------------------
@@ -205,6 +199,9 @@ def _bind_failure(host: str, port: int) -> str:
 # --- tokens ----------------------------------------------------------------------------------
 
 
+WAIT: Any = object()  # TokenKeeper.now(): no token to hand out without waiting
+
+
 class NoToken(Exception):
     """No valid token to send: the call is answered UNAUTHENTICATED with this message."""
 
@@ -252,6 +249,16 @@ class TokenKeeper:
         """Still worth sending: more than a moment (1 s, or half its margin) left."""
         left = token.seconds_left(now)
         return left is None or left > min(1.0, refresh_margin(token) / 2)
+
+    def now(self) -> Any:
+        """The auth header's value when it can be had at once (None: no token is sent),
+        else WAIT (then `value`)."""
+        if self.provider is None:
+            return None
+        token = self._token
+        if token is not None and self.usable(token):
+            return self._value
+        return WAIT
 
     async def value(self) -> str | None:
         """The auth header's value for a call (None: no token is sent). Never waits
@@ -368,75 +375,38 @@ class TokenKeeper:
         )
 
 
-# --- upstream connections --------------------------------------------------------------------
-
-
-class ChannelPool:
-    """grpc.aio channels to the target, each its own connection; a call takes the
-    least busy one, and a new one opens when every one carries STREAMS_PER_CONNECTION."""
-
-    def __init__(self, make: Callable[[], aio.Channel], per_channel: int = STREAMS_PER_CONNECTION) -> None:
-        self._make = make
-        self.per_channel = per_channel
-        self.channels: list[aio.Channel] = [make()]
-        self.busy: list[int] = [0]
-        self._callables: list[dict[str, Any]] = [{}]  # per channel: method -> stream-stream callable
-
-    def acquire(self) -> int:
-        i = min(range(len(self.busy)), key=self.busy.__getitem__)
-        if self.busy[i] >= self.per_channel:
-            self.channels.append(self._make())
-            self.busy.append(0)
-            self._callables.append({})
-            i = len(self.channels) - 1
-        self.busy[i] += 1
-        return i
-
-    def callable(self, i: int, method: str) -> Any:
-        """Channel i's raw-bytes stream-stream callable for method (kept: a client
-        may name any method, so at most _MAX_HANDLERS are)."""
-        known = self._callables[i]
-        c = known.get(method)
-        if c is None:
-            c = self.channels[i].stream_stream(method, None, None)
-            if len(known) < _MAX_HANDLERS:
-                known[method] = c
-        return c
-
-    def release(self, i: int) -> None:
-        self.busy[i] -= 1
-
-    async def close(self) -> None:
-        for ch in self.channels:
-            await ch.close(None)
-
-
-def upstream_channel_parts(target: Target, settings: Settings) -> tuple[list[tuple[str, Any]], grpc.ChannelCredentials | None]:
-    """dial_parts for the proxy: messages of any size unless --max-msg-size, each
-    channel its own connection."""
-    creds, opts = dial_parts(target, settings.channel)
-    size = settings.channel.max_msg_size or -1
-    sized = ("grpc.max_receive_message_length", "grpc.max_send_message_length")
-    opts = [(k, v) for k, v in opts if k not in sized]
-    opts += [(sized[0], size), (sized[1], size), ("grpc.use_local_subchannel_pool", 1)]
-    return opts, creds
-
-
 # --- the proxy ----------------------------------------------------------------------------------
 
+_NAMES = {sc.value[0]: sc.name for sc in grpc.StatusCode}
+# grpc-timeout units: seconds = value * multiplier / divisor
+_TIMEOUT_UNITS = {b"H": (3600, 1.0), b"M": (60, 1.0), b"S": (1, 1.0), b"m": (1, 1e3), b"u": (1, 1e6), b"n": (1, 1e9)}
+_PSEUDO = (b":method", b":scheme", b":path", b":authority")
+# gRPC's own request headers: the -v log shows the call's metadata, not these.
+_GRPC_HEADERS = frozenset(
+    {b"content-type", b"te", b"user-agent", b"grpc-encoding", b"grpc-accept-encoding", b"grpc-timeout"}
+)
 
-def _response_metadata(md: Sequence[tuple[str, str | bytes]] | None, *, trailers: bool) -> Metadata:
-    return tuple(
-        (k, v)
-        for k, v in md or ()
-        if not k.startswith(":")
-        and k not in _HOP_HEADERS
-        and (trailers or k != STATUS_DETAILS_KEY)
-    )
+
+def parse_grpc_timeout(value: bytes) -> float | None:
+    """Seconds of a grpc-timeout header (None: not one)."""
+    unit = _TIMEOUT_UNITS.get(value[-1:])
+    digits = value[:-1]
+    if unit is None or not digits.isdigit() or len(digits) > 8:
+        return None
+    return int(digits) * unit[0] / unit[1]
+
+
+def grpc_timeout(seconds: float) -> bytes:
+    """A grpc-timeout header for seconds (at most 8 digits, as the spec says)."""
+    ms = max(1, int(seconds * 1000))
+    if ms < 100_000_000:
+        return b"%dm" % ms
+    return b"%dS" % min(99_999_999, int(seconds))
 
 
 class Proxy:
-    """The server and its upstream channels; `start`, then `stop` (tests drive it too)."""
+    """The listening sockets, the client connections, the upstream connections and the
+    calls between them; `start`, then `stop`, then `close` (tests drive it too)."""
 
     def __init__(
         self,
@@ -460,51 +430,46 @@ class Proxy:
         self.cancelled_at_stop = 0
         self.port = 0
         self._stopping = False
-        self._server: aio.Server | None = None
-        self._pool: ChannelPool | None = None
-        self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
-        user = tuple(settings.channel.headers)
-        self._user_headers = user
-        names = {name for name, _ in user} | {"user-agent"}
+        self._servers: list[asyncio.AbstractServer] = []
+        self._downs: set[Downstream] = set()
+        self._ups: list[Upstream] = []
+        self._links: set[Link] = set()
+        self._dialing: asyncio.Future[Upstream] | None = None
+        self._waiting: set[asyncio.Future[None]] = set()  # calls waiting for a token or a connection
+        self._idle: asyncio.Event | None = None
+        self._hurry: asyncio.Event | None = None
+        self._tls: ssl.SSLContext | None = None
+        self._server_name: str | None = None
+        self._egress: egress.Proxy | None = None
+        ch = settings.channel
+        self._scheme = b"https" if target.tls else b"http"
+        self._authority = (ch.authority or (target.address if not target.is_unix else "localhost")).encode()
+        self._user_agent = f"crgrpc/{_version()} proxy".encode()
+        self._user_headers = [(k.encode(), _wire_value(k, v)) for k, v in ch.headers]
+        names = {k for k, _ in self._user_headers} | set(_PSEUDO)
         self._drop = frozenset(names)
-        self._drop_with_token = frozenset(names | {plan.header})
+        self._drop_with_token = frozenset(names | {plan.header.encode()})
+        self._token_header = plan.header.encode()
+        self._limit = ch.max_msg_size or 0
 
     # --- lifecycle ---
 
     async def start(self) -> str:
         """Bind (UsageError), connect upstream (ConnectError), serve; host:port."""
-        opts, creds = upstream_channel_parts(self.target, self.settings)
-        upstream = self.target.address
-
-        def make() -> aio.Channel:
-            if creds is None:
-                return aio.insecure_channel(upstream, options=opts)
-            return aio.secure_channel(upstream, creds, options=opts)
-
-        size = self.settings.channel.max_msg_size or -1
-        server = aio.server(
-            options=[
-                ("grpc.so_reuseport", 0),  # a second proxy on the port fails, never shares it
-                ("grpc.max_receive_message_length", size),
-                ("grpc.max_send_message_length", size),
-            ]
-        )
-        server.add_generic_rpc_handlers((_Forward(self),))
+        loop = asyncio.get_running_loop()
         host, port = self.proxy.bind, self.proxy.port
+        socks = _bind(host, port)
+        self.port = socks[0].getsockname()[1]
         try:
-            bound = server.add_insecure_port(listen_address(host, port))
-        except RuntimeError:
-            bound = 0
-        if not bound:
-            reason = _bind_failure(host, port)
-            hint = "--port 0 picks a free port" if "in use" in reason else ""
-            raise UsageError(f"cannot listen on {listen_address(host, port)}: {reason}", hint)
-        self.port = bound
-        self._pool = ChannelPool(make)
-        await self._connect(self._pool.channels[0])
-        self._server = server
-        await server.start()
-        address = listen_address(host, bound)
+            await self._check()
+            self._ups.append(await self._dial())
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            raise
+        for sock in socks:
+            self._servers.append(await loop.create_server(self._accept, sock=sock))
+        address = listen_address(host, self.port)
         plan = self.plan
         self.log(Listening(
             address, self.target.address, self.target.tls,
@@ -512,6 +477,117 @@ class Proxy:
         ))
         self.keeper.start()
         return address
+
+    def _accept(self) -> Downstream:
+        down = Downstream(self, self._downs.discard)
+        self._downs.add(down)
+        return down
+
+    async def _check(self) -> None:
+        """The first connection as `call` makes it, with gRPC's words for a failure
+        (exit 4 on the first failure unless --retries, or after --connect-timeout);
+        the relay's TLS settings are made from the same options."""
+        creds, opts = dial_parts(self.target, self.settings.channel)
+        channel = (
+            aio.insecure_channel(self.target.address, options=opts)
+            if creds is None
+            else aio.secure_channel(self.target.address, creds, options=opts)
+        )
+        try:
+            await self._connect(channel)
+        finally:
+            await channel.close(None)
+        self._egress, _ = channel_proxy(self.target, self.settings.channel)
+        if self.target.tls:
+            self._tls, self._server_name = self._tls_context()
+
+    def _tls_context(self) -> tuple[ssl.SSLContext, str | None]:
+        s = self.settings.channel
+        name: str | None = self.target.host or None
+        if s.insecure:
+            root = fetch_server_certificate(self.target, s.connect_timeout, self._egress)
+            ctx = ssl.create_default_context(cadata=root.decode())
+            name = certificate_name(root) or name
+        else:
+            ctx = ssl.create_default_context(cafile=str(s.cacert) if s.cacert else None)
+        if s.authority:
+            name = host_of(s.authority)
+        if s.cert and s.key:
+            ctx.load_cert_chain(str(s.cert), str(s.key))
+        ctx.set_alpn_protocols(["h2"])
+        return ctx, name
+
+    async def _dial(self) -> Upstream:
+        """One more connection to the target, its SETTINGS received (ConnectError)."""
+        loop = asyncio.get_running_loop()
+        target, s = self.target, self.settings.channel
+        up = Upstream(self._upstream_closed)
+        tls: dict[str, Any] = {}
+        if self._tls is not None:
+            tls = {"ssl": self._tls, "server_hostname": self._server_name or ""}
+
+        async def connect() -> None:
+            if target.unix_path is not None:
+                await loop.create_unix_connection(lambda: up, target.unix_path, **tls)
+            elif target.port is None:
+                raise ConnectError(f"cannot connect to {target.address}: no port")
+            elif self._egress is not None:
+                sock = await loop.run_in_executor(
+                    None, egress.connect, target.host, target.port, self._egress, s.connect_timeout
+                )
+                sock.settimeout(None)
+                await loop.create_connection(lambda: up, sock=sock, **tls)
+            else:
+                await loop.create_connection(lambda: up, target.host, target.port, **tls)
+            if self._tls is not None and up.transport is not None:
+                obj = up.transport.get_extra_info("ssl_object")
+                if obj is None or obj.selected_alpn_protocol() != "h2":
+                    raise ConnectError(
+                        f"cannot connect to {target.address}: it does not speak HTTP/2 over TLS (ALPN h2)"
+                    )
+            await up.settled  # the server's SETTINGS: how many streams it takes
+
+        try:
+            await asyncio.wait_for(connect(), s.connect_timeout)
+            return up
+        except (TimeoutError, asyncio.TimeoutError):
+            error = connect_error(target.address, f"connect timeout after {s.connect_timeout:g}s", "connect timeout")
+        except (OSError, ssl.SSLError) as e:
+            error = connect_error(target.address, self.secrets.scrub(str(e) or type(e).__name__))
+        except ConnectError as e:
+            error = e
+        if up.transport is not None:
+            up.transport.close()
+        raise error
+
+    def _upstream_closed(self, up: Upstream) -> None:
+        with contextlib.suppress(ValueError):
+            self._ups.remove(up)
+
+    def _pick(self) -> Upstream | None:
+        for up in self._ups:
+            if up.room > 0:
+                return up
+        return None
+
+    async def _more(self) -> Upstream:
+        """A connection with room for one more stream, dialed when none has (shared)."""
+        while True:
+            up = self._pick()
+            if up is not None:
+                return up
+            if self._dialing is None:
+                self._dialing = asyncio.ensure_future(self._dial())
+                dialing = self._dialing
+
+                def added(f: asyncio.Future[Upstream]) -> None:
+                    self._dialing = None
+                    if not f.cancelled() and f.exception() is None:
+                        self._ups.append(f.result())
+
+                dialing.add_done_callback(added)
+            await asyncio.shield(self._dialing)
+            await asyncio.sleep(0)  # let the callback add it
 
     async def _connect(self, channel: aio.Channel) -> None:
         """Wait for the first connection as `call` does: exit 4 on the first failure
@@ -549,151 +625,216 @@ class Proxy:
 
     async def stop(self, grace: float, signal: str = "") -> None:
         """Stop accepting; calls in flight get `grace` seconds, then are cancelled."""
-        if self._server is None:
+        if not self._servers:
             return
-        if not self._stopping:
-            self._stopping = True
-            self.log(Stopping(signal, self.in_flight, grace))
-        await self._server.stop(grace)
+        if self._hurry is None:
+            self._hurry = asyncio.Event()
+        if self._stopping:
+            if grace <= 0:
+                self._hurry.set()
+            return
+        self._stopping = True
+        self.log(Stopping(signal, self.in_flight, grace))
+        for server in self._servers:
+            server.close()
+        for down in list(self._downs):
+            down.goaway(NO_ERROR)
+        if self._links:
+            self._idle = asyncio.Event()
+            waits = {asyncio.ensure_future(self._idle.wait()), asyncio.ensure_future(self._hurry.wait())}
+            await asyncio.wait(waits, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+            for task in waits:
+                task.cancel()
+        message = f"the proxy stopped: --grace {self.proxy.grace:g}s ran out"
+        for link in list(self._links):
+            self.cancelled_at_stop += 1
+            link.respond(14, message)  # as gRPC's own servers stop: the client may retry
+        flush_all()
+        for down in list(self._downs):
+            down.goaway(NO_ERROR)
+            if down.transport is not None:
+                down.transport.close()
+        for server in self._servers:
+            await server.wait_closed()
 
     async def close(self) -> None:
-        """After stop: the token task and the upstream channels."""
+        """After stop: the token task and the upstream connections."""
         await self.keeper.close()
-        if self._pool is not None:
-            await self._pool.close()
-        if self._server is not None:
+        for up in list(self._ups):
+            if up.transport is not None:
+                up.transport.close()
+        if self._servers:
             self.log(Stopped(self.cancelled_at_stop))
 
-    # --- one call ---
+    # --- one call (the relay's Router) ---
 
-    def handler(self, method: str) -> grpc.RpcMethodHandler[Any, Any]:
-        h = self._handlers.get(method)
-        if h is None:
-            h = grpc.stream_stream_rpc_method_handler(functools.partial(self._forward, method))
-            if len(self._handlers) < _MAX_HANDLERS:
-                self._handlers[method] = h
-        return h
-
-    def _metadata(self, received: Sequence[tuple[str, str | bytes]], auth: str | None) -> list[tuple[str, str | bytes]]:
-        drop = self._drop if auth is None else self._drop_with_token
-        md: list[tuple[str, str | bytes]] = [(k, v) for k, v in received if k not in drop]
-        md.extend(self._user_headers)
-        if auth is not None:
-            md.append((self.keeper.header, auth))
-        return md
-
-    def _timeout(self, remaining: float | None) -> float | None:
-        """The upstream deadline: the client's, capped by --timeout. A client's deadline
-        beyond what grpcio can carry (years; its absolute deadline would overflow into
-        an immediate DEADLINE_EXCEEDED) counts as none."""
-        cap = self.settings.channel.timeout
-        if remaining is not None and remaining > _LONGEST_DEADLINE:
-            remaining = None
-        if remaining is None:
-            return cap
-        return remaining if cap is None else min(remaining, cap)
-
-    async def _forward(self, method: str, _requests: Any, context: aio.ServicerContext[Any, Any]) -> None:
-        at, start = time.time(), time.monotonic()
-        counts = [0, 0]  # requests, responses
-        code, name, message = 0, "OK", ""
-        sent: list[tuple[str, str | bytes]] | None = None
-        call: Any = None
-        pump: asyncio.Future[None] | None = None
-        slot = -1
-        given = context.time_remaining()  # the client's deadline as it arrived (None: none)
-        pool = self._pool
-        assert pool is not None
+    def open(self, link: Link, headers: Headers) -> None:
         self.in_flight += 1
+        self._links.add(link)
+        link.down.limit = self._limit
+        auth = self.keeper.now()
+        up = self._pick()
+        if auth is WAIT or up is None:
+            task = asyncio.ensure_future(self._open_later(link, headers))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+            return
+        self._send(link, headers, auth, up)
+
+    async def _open_later(self, link: Link, headers: Headers) -> None:
         try:
             try:
                 auth = await self.keeper.value()
             except NoToken as e:
-                code, name, message = 16, "UNAUTHENTICATED", f"crgrpc proxy: {e}"
-                context.set_code(grpc.StatusCode.UNAUTHENTICATED)
-                context.set_details(message)
+                link.respond(16, f"crgrpc proxy: {e}")
                 return
-            received: Any = context.invocation_metadata() or ()
-            sent = self._metadata(received, auth)
-            slot = pool.acquire()
-            call = pool.callable(slot, method)(
-                None, metadata=sent, timeout=self._timeout(given)
-            )
-            pump = asyncio.ensure_future(self._pump(context, call, counts))
-            headers = _response_metadata(await call.initial_metadata(), trailers=False)
-            if headers:
-                await context.send_initial_metadata(headers)
             try:
-                while (msg := await call.read()) is not EOF:
-                    counts[1] += 1  # handed on (a cancel may land while the write completes)
-                    await context.write(msg)
-            except aio.AioRpcError:
-                pass  # the status below says why
-            status = await call.code()
-            code, name = status_of(status)
-            message = await call.details() or ""
-            context.set_trailing_metadata(_response_metadata(await call.trailing_metadata(), trailers=True))
-            context.set_code(status)
-            context.set_details(message)
-        except asyncio.CancelledError:
-            if call is not None:
-                call.cancel()
-            code, name, message = self._cancelled(context, given)
-            raise
-        except Exception as e:  # never a dropped connection: the client gets INTERNAL
-            if call is not None:
-                call.cancel()
-            code, name = 13, "INTERNAL"
-            message = f"crgrpc proxy: {type(e).__name__}: {e}"
-            context.set_code(grpc.StatusCode.INTERNAL)
-            context.set_details(message)
+                up = await self._more()
+            except CrgrpcError as e:
+                link.respond(14, f"crgrpc proxy: {self.secrets.scrub(e.message)}")
+                return
+            self._send(link, headers, auth, up)
+        except Exception as e:  # a bug: the client gets INTERNAL, never a dropped connection
+            link.respond(13, f"crgrpc proxy: {type(e).__name__}: {self.secrets.scrub(str(e))}")
         finally:
-            if pump is not None and not pump.done():
-                pump.cancel()
-            if slot >= 0:
-                pool.release(slot)
-            self.in_flight -= 1
-            self.log(
-                CallDone(
-                    at=at,
-                    method=method.lstrip("/"),
-                    code=code,
-                    status=name,
-                    message=self.secrets.scrub(message),
-                    duration_ms=(time.monotonic() - start) * 1000,
-                    requests=counts[0],
-                    responses=counts[1],
-                    peer=context.peer() or "",
-                    metadata=_redacted(sent) if self.verbose and sent is not None else None,
-                )
+            flush_all()
+
+    def _send(self, link: Link, headers: Headers, auth: str | None, up: Upstream) -> None:
+        if link.finished:
+            return
+        drop = self._drop if auth is None else self._drop_with_token
+        path = b"/"
+        sent: Headers = []
+        timeout: float | None = None
+        agent = self._user_agent
+        for k, v in headers:
+            if k in drop:
+                if k == b":path":
+                    path = v
+                continue
+            if k == b"grpc-timeout":
+                timeout = parse_grpc_timeout(v)
+                continue
+            if k == b"user-agent":
+                agent = self._user_agent + b" " + v
+                continue
+            sent.append((k, v))
+        link.timeout = timeout
+        out: Headers = [(b":method", b"POST"), (b":scheme", self._scheme), (b":path", path),
+                        (b":authority", self._authority)]
+        cap = self.settings.channel.timeout
+        deadline = timeout if timeout is not None and timeout <= _LONGEST_DEADLINE else None
+        capped = cap is not None and (deadline is None or cap < deadline)
+        if capped:
+            deadline = cap
+        if deadline is not None:
+            out.append((b"grpc-timeout", grpc_timeout(deadline)))
+        out.extend(sent)
+        out.extend(self._user_headers)
+        out.append((b"user-agent", agent))
+        if auth is not None:
+            out.append((self._token_header, auth.encode()))
+        link.connect(up, out, end=not link.down.recv_open)
+        if link.up is not None:
+            link.up.limit = self._limit
+        if capped and deadline is not None:
+            loop = asyncio.get_running_loop()
+            link.timer = loop.call_later(deadline, self._expire, link)
+
+    def _expire(self, link: Link) -> None:
+        link.expire()
+        flush_all()
+
+    def finished(self, link: Link) -> None:
+        self.in_flight -= 1
+        self._links.discard(link)
+        if self._idle is not None and not self._links:
+            self._idle.set()
+        code, message = link.code, link.message
+        if code is None:
+            code, message = self._cancelled(link)
+        self.log(
+            CallDone(
+                at=link.at,
+                method=link.method,
+                code=code,
+                status=_NAMES.get(code, "UNKNOWN"),
+                message=self.secrets.scrub(message),
+                duration_ms=(time.monotonic() - link.start) * 1000,
+                requests=link.requests,
+                responses=link.responses,
+                peer=link.peer,
+                metadata=_shown(link.sent) if self.verbose and link.sent is not None else None,
             )
+        )
 
-    async def _pump(self, context: aio.ServicerContext[Any, Any], call: Any, counts: list[int]) -> None:
-        """Client → upstream, one message at a time (each write waits for flow control)."""
-        try:
-            while (msg := await context.read()) is not EOF:
-                counts[0] += 1
-                if not await grpcadapter.write_raw(call, msg):
-                    return  # the call ended: its status goes to the client
-            await call.done_writing()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            pass  # the call ended (its status tells the client) or the client went away
-
-    def _cancelled(self, context: aio.ServicerContext[Any, Any], given: float | None) -> tuple[int, str, str]:
-        """What ended a call the proxy saw cancelled. A client cancels at its own deadline,
+    def _cancelled(self, link: Link) -> tuple[int, str]:
+        """What ended a call its client cancelled. A client cancels at its own deadline,
         which the proxy's copy of it (counted from when the call arrived) trails by the
         request's way here: a cancel within a tenth of the deadline (at most 0.25 s) of
         its end is the deadline's."""
-        if self._stopping:
-            self.cancelled_at_stop += 1
-            return 1, "CANCELLED", f"the proxy stopped: --grace {self.proxy.grace:g}s ran out"
-        left = context.time_remaining()
-        slack = 0.001 if given is None else max(0.001, min(0.25, given / 10))
-        if left is not None and left <= slack:
-            return 4, "DEADLINE_EXCEEDED", "the client's deadline passed"
-        return 1, "CANCELLED", "cancelled by the client"
+        given = link.timeout
+        if given is not None:
+            left = given - (time.monotonic() - link.start)
+            if left <= max(0.001, min(0.25, given / 10)):
+                return 4, "the client's deadline passed"
+        return 1, link.cancel_reason or "cancelled by the client"
+
+
+def _bind(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for every address of host, all on one port (UsageError)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {listen_address(host, port)}: {(e.strerror or str(e)).lower()}") from None
+    socks: list[socket.socket] = []
+    seen: set[tuple[int, Any]] = set()
+    try:
+        for family, kind, proto, _, addr in infos:
+            if (family, addr[0]) in seen:
+                continue
+            seen.add((family, addr[0]))
+            sock = socket.socket(family, kind, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            chosen = socks[0].getsockname()[1] if len(socks) > 1 else port
+            sock.bind((addr[0], chosen, *addr[2:]))
+            sock.listen(1024)
+            sock.setblocking(False)
+    except OSError as e:
+        for sock in socks:
+            sock.close()
+        reason = (e.strerror or str(e)).lower()
+        hint = "--port 0 picks a free port" if "in use" in reason else ""
+        raise UsageError(f"cannot listen on {listen_address(host, port)}: {reason}", hint) from None
+    return socks
+
+
+def _wire_value(name: str, value: str | bytes) -> bytes:
+    """A metadata value as HTTP/2 carries it: base64 (unpadded) for a -bin key."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).rstrip(b"=") if name.endswith("-bin") else value
+    return value.encode()
+
+
+def _unbase64(value: bytes) -> bytes:
+    try:
+        return base64.b64decode(value + b"=" * (-len(value) % 4))
+    except ValueError:
+        return value
+
+
+def _shown(headers: Headers) -> Metadata:
+    """The request headers that went upstream, as metadata, secret values redacted."""
+    md: list[tuple[str, str | bytes]] = []
+    for k, v in headers:
+        if k.startswith(b":") or k in _GRPC_HEADERS:
+            continue
+        name = k.decode("latin-1")
+        md.append((name, _unbase64(v) if name.endswith("-bin") else v.decode("latin-1")))
+    return _redacted(md)
 
 
 def _quiet(log: Log) -> Log:
@@ -710,19 +851,6 @@ def _redacted(md: Sequence[tuple[str, str | bytes]]) -> Metadata:
     return tuple(
         (k, redact_header_value(v) if isinstance(v, str) and is_secret_header(k) else v) for k, v in md
     )
-
-
-class _Forward(_GenericHandler):
-    """Every method, whatever its service: one stream-stream handler of raw bytes."""
-
-    def __init__(self, proxy: Proxy) -> None:
-        self._proxy = proxy
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
-        method = handler_call_details.method
-        if isinstance(method, bytes):
-            method = method.decode("utf-8", "replace")
-        return self._proxy.handler(method)
 
 
 # --- the command's loop ---------------------------------------------------------------------

@@ -1,0 +1,339 @@
+"""`crgrpc proxy`'s HTTP/2 relay (core/h2conn.py, core/relay.py) against peers that
+test HTTP/2 itself: an upstream that takes two streams per connection or sends
+GOAWAY, a connection cut under a call, a Cloud Run front end's HTTP refusal, and
+clients that split headers into CONTINUATION frames, pad their DATA, ignore flow
+control or do not speak HTTP/2 at all.
+
+The upstream is a plaintext grpcio server on 127.0.0.1 (a loopback target gets no
+token); the clients are grpcio, h2 (python-hyper's, an independent HTTP/2 stack)
+and frames written by hand from RFC 9113, read back with hyperframe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import grpc
+import h2.config
+import h2.connection
+import h2.events
+import hpack
+import pytest
+from hyperframe.frame import Frame, GoAwayFrame
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloudrun_grpc_cli.core.h2conn import Stream
+from cloudrun_grpc_cli.core.proxy import grpc_timeout, parse_grpc_timeout
+from tests.support.frontend import front_end
+from tests.support.proxy import ProxyProcess
+
+ECHO, SLEEP, STALL = "/t.T/Echo", "/t.T/Sleep", "/t.T/Stall"
+
+
+class Plain:
+    """A plaintext gRPC upstream: Echo (the request back), Sleep (for float(request) s),
+    Stall (a stream that never reads). It records each call's peer and metadata."""
+
+    def __init__(self, options: list[tuple[str, Any]]) -> None:
+        self.peers: list[str] = []
+        self.metadata: list[dict[str, str | bytes]] = []
+        self.release = threading.Event()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=options)
+        handlers = {
+            "Echo": grpc.unary_unary_rpc_method_handler(self._echo),
+            "Sleep": grpc.unary_unary_rpc_method_handler(self._sleep),
+            "Stall": grpc.stream_stream_rpc_method_handler(self._stall),
+        }
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.T", handlers),))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    def _seen(self, context: grpc.ServicerContext) -> None:
+        self.peers.append(context.peer())
+        self.metadata.append(dict(context.invocation_metadata()))
+
+    def _echo(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self._seen(context)
+        return request
+
+    def _sleep(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self._seen(context)
+        time.sleep(float(request))
+        return b"ok"
+
+    def _stall(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        self._seen(context)
+        yield b"stalled"
+        self.release.wait(30)
+
+
+@contextmanager
+def plain(options: list[tuple[str, Any]] | None = None) -> Iterator[Plain]:
+    up = Plain(options or [])
+    up.server.start()
+    try:
+        yield up
+    finally:
+        up.release.set()
+        up.server.stop(0)
+
+
+@contextmanager
+def proxy_to(address: str, home: Path) -> Iterator[ProxyProcess]:
+    with ProxyProcess(address, "--plaintext", "--port", "0", "-o", "json", home=home) as proxy:
+        assert proxy.first_line.startswith("listening on 127.0.0.1:"), proxy.stderr
+        yield proxy
+
+
+def echo(address: str, payload: bytes = b"hi") -> bytes:
+    with grpc.insecure_channel(address) as ch:
+        return bytes(ch.unary_unary(ECHO)(payload, timeout=10))
+
+
+# --- upstream connections -----------------------------------------------------------------
+
+
+def test_calls_beyond_the_upstreams_stream_limit_open_more_connections(tmp_path: Path) -> None:
+    """An upstream that takes two streams per connection: six calls at once go over three
+    connections, as the relay reads the limit from the server's SETTINGS; none is refused."""
+    with plain([("grpc.max_concurrent_streams", 2)]) as up, proxy_to(f"127.0.0.1:{up.port}", tmp_path) as proxy:
+        with grpc.insecure_channel(proxy.address) as ch:
+            calls = [ch.unary_unary(SLEEP).future(b"1.0", timeout=30) for _ in range(6)]
+            assert [c.result() for c in calls] == [b"ok"] * 6
+        assert len(set(up.peers)) == 3, up.peers
+        logged = proxy.wait_for(lambda: len(proxy.calls("t.T/Sleep")) == 6 and proxy.calls("t.T/Sleep"))
+        assert [c["status"] for c in logged] == ["OK"] * 6
+
+
+def test_an_upstream_goaway_moves_new_calls_to_a_new_connection(tmp_path: Path) -> None:
+    """grpcio ends each connection after 0.3 s (GOAWAY, max_connection_age): a call after
+    that goes over a new connection and succeeds."""
+    options = [("grpc.max_connection_age_ms", 300), ("grpc.max_connection_age_grace_ms", 60_000)]
+    with plain(options) as up, proxy_to(f"127.0.0.1:{up.port}", tmp_path) as proxy:
+        assert echo(proxy.address, b"one") == b"one"
+        time.sleep(1.5)
+        assert echo(proxy.address, b"two") == b"two"
+        assert len(set(up.peers)) == 2, up.peers
+        logged = proxy.wait_for(lambda: len(proxy.calls("t.T/Echo")) == 2 and proxy.calls("t.T/Echo"))
+        assert [(c["status"], c["requests"], c["responses"]) for c in logged] == [("OK", 1, 1), ("OK", 1, 1)]
+
+
+class Cuttable:
+    """A TCP forwarder on 127.0.0.1 whose connections can be cut at once."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                down, _ = self.sock.accept()
+            except OSError:
+                return
+            up = socket.create_connection(("127.0.0.1", self.port))
+            self.open += [down, up]
+            for a, b in ((down, up), (up, down)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        with suppress(OSError):
+            while data := a.recv(65536):
+                b.sendall(data)
+
+    def cut(self) -> None:
+        for s in self.open:
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self.sock.close()
+        self.cut()
+
+
+def test_a_cut_upstream_connection_answers_unavailable(tmp_path: Path) -> None:
+    with plain() as up:
+        wire = Cuttable(up.port)
+        try:
+            with proxy_to(wire.address, tmp_path) as proxy, grpc.insecure_channel(proxy.address) as ch:
+                call = ch.stream_stream(STALL)(iter([b"one"]), timeout=30)
+                assert next(call) == b"stalled"
+                wire.cut()
+                with pytest.raises(grpc.RpcError) as e:
+                    next(call)
+                assert (e.value.code(), e.value.details()) == (
+                    grpc.StatusCode.UNAVAILABLE, "crgrpc proxy: the upstream connection closed"
+                )
+                logged = proxy.wait_for(lambda: proxy.calls("t.T/Stall"))[-1]
+                assert (logged["status"], logged["message"], logged["responses"]) == (
+                    "UNAVAILABLE", "crgrpc proxy: the upstream connection closed", 1
+                )
+        finally:
+            wire.close()
+
+
+@pytest.mark.parametrize(("http", "code", "status"), [(401, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
+                                                      (503, grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE")])
+def test_a_front_ends_http_refusal_reaches_the_client_as_grpc_maps_it(
+    tmp_path: Path, http: int, code: grpc.StatusCode, status: str
+) -> None:
+    """Cloud Run's front end refuses with a bare HTTP status (no grpc-status): the client
+    gets it as it would directly (its gRPC maps it), and the log names the HTTP status."""
+    with front_end(http) as fe, proxy_to(fe.address, tmp_path) as proxy:
+        with pytest.raises(grpc.RpcError) as e:
+            echo(proxy.address)
+        assert e.value.code() == code
+        logged = proxy.wait_for(lambda: proxy.calls("t.T/Echo"))[-1]
+        assert (logged["status"], logged["message"]) == (status, f"the upstream answered HTTP {http}")
+
+
+# --- clients ------------------------------------------------------------------------------
+
+
+def _h2_client(address: str) -> tuple[socket.socket, h2.connection.H2Connection]:
+    host, port = address.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def test_headers_in_continuation_frames_and_padded_data(tmp_path: Path) -> None:
+    """h2 as the client: a 40 kB header value (HEADERS + CONTINUATION frames: the relay
+    takes 16 kB frames) and a padded DATA frame reach the upstream whole."""
+    big = "v" * 40_000
+    payload = b"padded request"
+    with plain([("grpc.max_metadata_size", 1 << 20)]) as up, proxy_to(f"127.0.0.1:{up.port}", tmp_path) as proxy:
+        sock, conn = _h2_client(proxy.address)
+        with sock:
+            headers = [(":method", "POST"), (":scheme", "http"), (":path", ECHO), (":authority", "x"),
+                       ("te", "trailers"), ("content-type", "application/grpc"), ("x-big", big)]
+            conn.send_headers(1, headers)
+            conn.send_data(1, b"\x00" + struct.pack(">I", len(payload)) + payload, end_stream=True, pad_length=40)
+            sock.sendall(conn.data_to_send())
+            body, trailers, ended = b"", {}, False
+            while not ended:
+                data = sock.recv(65536)
+                assert data, "the proxy closed the connection"
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.DataReceived):
+                        body += ev.data
+                        conn.acknowledge_received_data(ev.flow_controlled_length, 1)
+                    elif isinstance(ev, h2.events.TrailersReceived):
+                        trailers = dict(ev.headers)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        ended = True
+                sock.sendall(conn.data_to_send())
+        assert body == b"\x00" + struct.pack(">I", len(payload)) + payload
+        assert trailers[b"grpc-status"] == b"0"
+        assert up.metadata[-1]["x-big"] == big
+
+
+def _frames(data: bytes) -> list[Frame]:
+    out = []
+    while len(data) >= 9:
+        f, length = Frame.parse_frame_header(memoryview(data[:9]))
+        if len(data) < 9 + length:
+            break
+        f.parse_body(memoryview(data[9:9 + length]))
+        out.append(f)
+        data = data[9 + length:]
+    return out
+
+
+def _read_all(sock: socket.socket, timeout: float = 20) -> bytes:
+    sock.settimeout(timeout)
+    got = b""
+    with suppress(OSError):
+        while chunk := sock.recv(65536):
+            got += chunk
+    return got
+
+
+def _frame(kind: int, flags: int, sid: int, payload: bytes) -> bytes:
+    """An HTTP/2 frame written out from RFC 9113 section 4.1."""
+    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", sid) + payload
+
+
+def test_a_client_that_ignores_flow_control_is_cut_off_and_others_go_on(tmp_path: Path) -> None:
+    """Frames by hand: a stream to an upstream that never reads, then 24 MiB of DATA
+    without waiting for a window (the relay gives 1 MiB a stream, 16 MiB a connection).
+    The relay holds at most its window, then ends the connection with GOAWAY
+    FLOW_CONTROL_ERROR; the next client is served."""
+    with plain() as up, proxy_to(f"127.0.0.1:{up.port}", tmp_path) as proxy:
+        host, port = proxy.address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            block = hpack.Encoder().encode([(":method", "POST"), (":scheme", "http"), (":path", STALL),
+                                            (":authority", "x"), ("te", "trailers"),
+                                            ("content-type", "application/grpc")])
+            sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _frame(4, 0, 0, b"") + _frame(1, 4, 1, block))
+            chunk = _frame(0, 0, 1, b"\x00" * 16_384)
+            with suppress(OSError):  # the proxy may close before all is written
+                for _ in range(24 * 64):
+                    sock.sendall(chunk)
+            frames = _frames(_read_all(sock))
+        goaways = [f for f in frames if isinstance(f, GoAwayFrame)]
+        assert [g.error_code for g in goaways] == [3], frames  # FLOW_CONTROL_ERROR
+        assert echo(proxy.address) == b"hi"
+        assert proxy.proc.poll() is None
+
+
+def test_a_client_that_does_not_speak_http2_gets_goaway(tmp_path: Path) -> None:
+    with plain() as up, proxy_to(f"127.0.0.1:{up.port}", tmp_path) as proxy:
+        host, port = proxy.address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n")
+            frames = _frames(_read_all(sock))
+        assert [f.error_code for f in frames if isinstance(f, GoAwayFrame)] == [1]  # PROTOCOL_ERROR
+        assert echo(proxy.address) == b"hi"
+
+
+# --- the parts ----------------------------------------------------------------------------
+
+
+def _prefixed(m: bytes) -> bytes:
+    return b"\x00" + struct.pack(">I", len(m)) + m
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.binary(max_size=40), max_size=12), st.lists(st.integers(min_value=0, max_value=600), max_size=8))
+def test_messages_are_counted_however_frames_split_them(messages: list[bytes], cuts: list[int]) -> None:
+    wire = b"".join(_prefixed(m) for m in messages)
+    points = sorted({0, len(wire), *(c for c in cuts if c < len(wire))})
+    stream = Stream(SimpleNamespace(peer_initial_window=0), 1, None)  # type: ignore[arg-type]
+    seen = sum(stream.count(wire[a:b]) for a, b in itertools.pairwise(points))
+    assert (seen, stream.messages, stream.msg_left) == (len(messages), len(messages), 0)
+
+
+def test_a_message_over_the_limit_is_seen() -> None:
+    stream = Stream(SimpleNamespace(peer_initial_window=0), 1, None)  # type: ignore[arg-type]
+    stream.limit = 10
+    assert stream.count(_prefixed(b"0123456789")) == 1
+    assert stream.count(_prefixed(b"0123456789a")[:3]) == 0
+    assert stream.count(_prefixed(b"0123456789a")[3:]) == -1
+
+
+def test_grpc_timeout_headers() -> None:
+    assert [parse_grpc_timeout(v) for v in (b"1H", b"2M", b"3S", b"250m", b"7u", b"9n")] == [
+        3600.0, 120.0, 3.0, 0.25, 7e-06, 9e-09
+    ]
+    assert [parse_grpc_timeout(v) for v in (b"", b"S", b"1x", b"123456789S", b"-1S", b"1.5S")] == [None] * 6
+    assert [grpc_timeout(s) for s in (0.0, 0.25, 30.0, 99_999.999, 100_000.0, 1e12)] == [
+        b"1m", b"250m", b"30000m", b"99999999m", b"100000S", b"99999999S"
+    ]
