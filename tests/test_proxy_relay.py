@@ -37,6 +37,7 @@ from cloudrun_grpc_cli.core.h2conn import Stream
 from cloudrun_grpc_cli.core.proxy import grpc_timeout, parse_grpc_timeout
 from tests.support.frontend import front_end
 from tests.support.proxy import ProxyProcess
+from tests.support.rawgrpc import HttpAnswer, Refuse, Reply, raw_grpc
 
 ECHO, SLEEP, STALL = "/t.T/Echo", "/t.T/Sleep", "/t.T/Stall"
 
@@ -200,6 +201,61 @@ def test_a_front_ends_http_refusal_reaches_the_client_as_grpc_maps_it(
         assert e.value.code() == code
         logged = proxy.wait_for(lambda: proxy.calls("t.T/Echo"))[-1]
         assert (logged["status"], logged["message"]) == (status, f"the upstream answered HTTP {http}")
+
+
+# --- retries ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "outcome"), [((), ("UNAVAILABLE", "down", 1)), (("--retries", "2"), ("OK", "", 3))])
+def test_retries_replay_the_request_on_unavailable(
+    tmp_path: Path, args: tuple[str, ...], outcome: tuple[str, str, int]
+) -> None:
+    """The upstream answers UNAVAILABLE twice (as gRPC answers an error: trailers only;
+    then a front end's bare 503), then the answer: with --retries 2 the client gets the
+    answer and the upstream got the same request three times; with none, the client
+    gets the first UNAVAILABLE."""
+    script: list[Reply | HttpAnswer | Refuse] = [Reply(status=14, message="down", trailers_only=True), HttpAnswer(503)]
+    with raw_grpc(Reply(messages=[b"answer"]), script=script) as up:
+        with ProxyProcess(up.address, "--plaintext", "--port", "0", "-o", "json", *args, home=tmp_path) as proxy:
+            with grpc.insecure_channel(proxy.address) as ch:
+                try:
+                    got: tuple[str, str] = ("OK", "") if ch.unary_unary(ECHO)(b"request", timeout=30) == b"answer" else ("?", "")
+                except grpc.RpcError as e:
+                    got = (e.code().name, e.details())
+            logged = proxy.wait_for(lambda: proxy.calls("t.T/Echo"))[-1]
+        assert (*got, len(up.requests)) == outcome
+        assert (logged["status"], logged["message"], logged["requests"]) == (outcome[0], outcome[1], 1)
+        assert up.bodies == [b"\x00\x00\x00\x00\x07request"] * outcome[2]
+
+
+@pytest.mark.parametrize(("first", "size"), [(Reply(status=14, message="down"), 7),
+                                           (Reply(status=14, message="down", trailers_only=True), 70_000)])
+def test_no_retry_once_answered_or_for_a_large_request(tmp_path: Path, first: Reply, size: int) -> None:
+    """An UNAVAILABLE after response headers (the call is committed, as gRPC's policy
+    has it), or for a request over the 64 KiB kept for a retry, goes to the client."""
+    with raw_grpc(Reply(messages=[b"answer"]), script=[first]) as up:
+        with ProxyProcess(up.address, "--plaintext", "--port", "0", "--retries", "2", home=tmp_path) as proxy:
+            with grpc.insecure_channel(proxy.address) as ch, pytest.raises(grpc.RpcError) as e:
+                ch.unary_unary(ECHO)(b"r" * size, timeout=30)
+    assert (e.value.code(), e.value.details(), len(up.requests)) == (grpc.StatusCode.UNAVAILABLE, "down", 1)
+
+
+def test_a_refused_stream_is_tried_once_more_without_retries(tmp_path: Path) -> None:
+    """REFUSED_STREAM says the upstream never processed the stream: the proxy sends it
+    again once (as gRPC's transparent retry), with no --retries; refused twice, the
+    client is refused (its own retries off here, so it says so)."""
+    script: list[Reply | Refuse] = [Refuse(), Reply(messages=[b"answer"]), Refuse(), Refuse()]
+    with raw_grpc(Reply(messages=[b"never"]), script=script) as up:
+        with proxy_to(up.address, tmp_path) as proxy:
+            with grpc.insecure_channel(proxy.address, options=[("grpc.enable_retries", 0)]) as ch:
+                assert ch.unary_unary(ECHO)(b"first", timeout=30) == b"answer"
+                with pytest.raises(grpc.RpcError) as e:
+                    ch.unary_unary(ECHO)(b"second", timeout=30)
+            logged = proxy.wait_for(lambda: len(proxy.calls("t.T/Echo")) == 2 and proxy.calls("t.T/Echo"))
+        assert len(up.requests) == 4
+        assert up.bodies == [b"\x00\x00\x00\x00\x05first"] * 2 + [b"\x00\x00\x00\x00\x06second"] * 2
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert [(c["status"], c["message"]) for c in logged] == [("OK", ""), ("UNAVAILABLE", "the upstream refused the stream")]
 
 
 # --- clients ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
+import random
 import socket
 import ssl
 import time
@@ -46,6 +47,8 @@ from . import aioloop, egress
 from .auth.policy import AuthPlan
 from .auth.token import IdToken, StaticProvider, refresh_margin
 from .channel import (
+    MAX_RETRIES,
+    RETRYABLE_DEFAULT,
     certificate_name,
     channel_proxy,
     dial_parts,
@@ -65,6 +68,7 @@ Metadata = tuple[tuple[str, "str | bytes"], ...]
 RETRY_MIN, RETRY_MAX = 1.0, 30.0  # seconds between minting attempts after a failure
 _SLICE = 30.0  # the refresher re-reads the wall clock at least this often (suspend, resume)
 _LONGEST_DEADLINE = 99_999_999.0  # seconds: a longer deadline (years) counts as none
+RETRY_BACKOFF, RETRY_BACKOFF_MAX = 0.5, 4.0  # seconds: gRPC's policy as `call` sets it (core/channel.py)
 
 
 # --- what the proxy tells its log ----------------------------------------------------------
@@ -451,6 +455,10 @@ class Proxy:
         self._drop_with_token = frozenset(names | {plan.header.encode()})
         self._token_header = plan.header.encode()
         self._limit = ch.max_msg_size or 0
+        self._retries = min(ch.retries, MAX_RETRIES)
+        self._retry_codes = frozenset(
+            sc.value[0] for sc in grpc.StatusCode if sc.name in {*RETRYABLE_DEFAULT, *(c.upper() for c in ch.retry_on)}
+        )
 
     # --- lifecycle ---
 
@@ -672,6 +680,7 @@ class Proxy:
         self.in_flight += 1
         self._links.add(link)
         link.down.limit = self._limit
+        link.replay = []  # the request, kept for a retry while it is small
         auth = self.keeper.now()
         up = self._pick()
         if auth is WAIT or up is None:
@@ -702,6 +711,19 @@ class Proxy:
     def _send(self, link: Link, headers: Headers, auth: str | None, up: Upstream) -> None:
         if link.finished:
             return
+        out, deadline, capped = self._request(link, headers, auth)
+        if self._retries or link.replay is not None:
+            link.request = headers
+        link.connect(up, out, end=not link.down.recv_open)
+        if link.up is not None:
+            link.up.limit = self._limit
+        if capped and deadline is not None:
+            loop = asyncio.get_running_loop()
+            link.timer = loop.call_later(deadline, self._expire, link)
+
+    def _request(self, link: Link, headers: Headers, auth: str | None) -> tuple[Headers, float | None, bool]:
+        """The headers that go upstream for the client's, the deadline they carry
+        (seconds left, None: none), and whether that is --timeout's, not the client's."""
         drop = self._drop if auth is None else self._drop_with_token
         path = b"/"
         sent: Headers = []
@@ -728,18 +750,85 @@ class Proxy:
         if capped:
             deadline = cap
         if deadline is not None:
-            out.append((b"grpc-timeout", grpc_timeout(deadline)))
+            deadline -= time.monotonic() - link.start  # a retry carries what is left
+            out.append((b"grpc-timeout", grpc_timeout(max(deadline, 0.001))))
         out.extend(sent)
         out.extend(self._user_headers)
         out.append((b"user-agent", agent))
         if auth is not None:
             out.append((self._token_header, auth.encode()))
-        link.connect(up, out, end=not link.down.recv_open)
+        return out, deadline, capped
+
+    def retry(self, link: Link, code: int, *, transparent: bool = False) -> bool:
+        """Whether the call is tried again (its answer, code, is then not forwarded):
+        --retries for the codes of --retry-on (UNAVAILABLE by default), with gRPC's
+        policy's backoff, and once without --retries for a stream the upstream never
+        saw (REFUSED_STREAM, GOAWAY), as gRPC's transparent retry. Only a call whose
+        whole request is known (at most REPLAY_LIMIT bytes) and whose deadline is not
+        past; never once the upstream answered."""
+        if link.finished or link.answered or link.replay is None or link.down.recv_open or self._stopping:
+            return False
+        if transparent:
+            if link.transparent:
+                return False
+            link.transparent = True
+            delay = 0.0
+        else:
+            if link.attempts >= self._retries or code not in self._retry_codes:
+                return False
+            link.attempts += 1
+            delay = random.uniform(0, min(RETRY_BACKOFF * 2 ** (link.attempts - 1), RETRY_BACKOFF_MAX))
+        left = self._left(link)
+        if left is not None and left <= delay:
+            return False
+        link.up = None
+        handle = asyncio.get_running_loop().call_later(delay, self._again, link)
+        link.retrying = handle
+        return True
+
+    def _left(self, link: Link) -> float | None:
+        cap = self.settings.channel.timeout
+        given = link.timeout if link.timeout is not None and link.timeout <= _LONGEST_DEADLINE else None
+        limit = given if cap is None else cap if given is None else min(cap, given)
+        return None if limit is None else limit - (time.monotonic() - link.start)
+
+    def _again(self, link: Link) -> None:
+        link.retrying = None
+        if link.finished:
+            return
+        up = self._pick()
+        auth = self.keeper.now()
+        if up is None or auth is WAIT:
+            task = asyncio.ensure_future(self._again_later(link))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+            return
+        self._resend(link, up, auth)
+        flush_all()
+
+    async def _again_later(self, link: Link) -> None:
+        try:
+            try:
+                auth = await self.keeper.value()
+            except NoToken as e:
+                link.respond(16, f"crgrpc proxy: {e}")
+                return
+            try:
+                up = await self._more()
+            except CrgrpcError as e:
+                link.respond(14, f"crgrpc proxy: {self.secrets.scrub(e.message)}")
+                return
+            self._resend(link, up, auth)
+        finally:
+            flush_all()
+
+    def _resend(self, link: Link, up: Upstream, auth: str | None) -> None:
+        if link.finished or link.request is None:
+            return
+        out, _, _ = self._request(link, link.request, auth)
+        link.replay_on(up, out)
         if link.up is not None:
             link.up.limit = self._limit
-        if capped and deadline is not None:
-            loop = asyncio.get_running_loop()
-            link.timer = loop.call_later(deadline, self._expire, link)
 
     def _expire(self, link: Link) -> None:
         link.expire()

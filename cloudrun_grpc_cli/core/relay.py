@@ -40,6 +40,7 @@ from .h2conn import (
 # upstream connection for every 100 calls in flight.
 STREAMS_PER_CONNECTION = 100
 MAX_CLIENT_STREAMS = 1000  # per client connection
+REPLAY_LIMIT = 64 * 1024  # bytes of a request kept for a retry (gRPC's per-call buffer is 256 KiB)
 
 
 class Router(Protocol):
@@ -47,6 +48,10 @@ class Router(Protocol):
 
     def open(self, link: Link, headers: Headers) -> None:
         """A new call: link.connect(...) or link.respond(...), now or later."""
+
+    def retry(self, link: Link, code: int, *, transparent: bool = False) -> bool:
+        """Whether the call is tried again instead of answered with code (then
+        link.replay_on(...) later)."""
 
     def finished(self, link: Link) -> None:
         """The call is over (once per link)."""
@@ -94,6 +99,7 @@ class Link:
     __slots__ = (
         "answered",
         "at",
+        "attempts",
         "cancel_reason",
         "code",
         "down",
@@ -102,11 +108,16 @@ class Link:
         "method",
         "peer",
         "pending",
+        "replay",
+        "replayed",
+        "request",
+        "retrying",
         "router",
         "sent",
         "start",
         "timeout",
         "timer",
+        "transparent",
         "up",
     )
 
@@ -127,6 +138,12 @@ class Link:
         self.sent: Headers | None = None  # the request headers that went upstream
         self.cancel_reason = ""
         self.peer = peer
+        self.replay: list[tuple[bytes, bool]] | None = None  # the request as sent, for a retry
+        self.replayed = 0  # its size
+        self.request: Headers | None = None  # the client's headers (kept for a retry)
+        self.attempts = 0  # retries made
+        self.transparent = False  # the one retry of a stream the upstream never saw, made
+        self.retrying: asyncio.TimerHandle | None = None
 
     @property
     def requests(self) -> int:
@@ -149,6 +166,18 @@ class Link:
         conn.send_headers(up, headers, end=end and not pending)  # else END_STREAM comes with the data
         for data, flow, fin in pending or ():
             self.data(self.down, data, flow, fin)
+
+    def replay_on(self, conn: Upstream, headers: Headers) -> None:
+        """The request again, on a new upstream stream (a retry: the client's side ended)."""
+        if self.finished:
+            return
+        up = conn.open_stream(self)
+        self.up = up
+        self.sent = headers
+        chunks = self.replay or []
+        conn.send_headers(up, headers, end=not chunks)
+        for data, end in chunks:
+            up.send_data(data, 0, None, end)
 
     def respond(self, code: int, message: str) -> None:
         """Answer the client with a status of the proxy's own and end the call."""
@@ -182,7 +211,16 @@ class Link:
             return
         if stream is self.down:
             assert self.up is not None
+            replay = self.replay
+            if replay is not None:
+                self.replayed += len(data)
+                if self.replayed > REPLAY_LIMIT:
+                    self.replay = None
+                else:
+                    replay.append((data, end))
             self.up.send_data(data, flow, stream, end)
+        elif stream is not self.up:  # an attempt given up for a retry
+            stream.conn.consumed_closed(flow)
         else:
             self.down.send_data(data, flow, stream, end)
             if end and self.code is None:  # ended with no trailers: no status
@@ -190,14 +228,19 @@ class Link:
 
     def headers(self, stream: Stream, headers: Headers, end: bool) -> None:
         """A header block from the upstream: the response headers, or its trailers."""
+        if stream is not self.up:
+            return
         if end:
             code, message = grpc_status_of(headers)
             if code is None:
                 code, message = http_status_of(headers)
+            if not self.answered and self.router.retry(self, code):
+                return
             self.code, self.message = code, message
             self.down.send_headers(headers, end=True)
         elif not self.answered:
             self.answered = True
+            self.replay = None  # answered: never tried again
             self.down.send_headers(headers, end=False)
 
     def too_large(self, stream: Stream) -> None:
@@ -209,6 +252,8 @@ class Link:
         """stream was reset by its peer."""
         if stream is self.down:
             self.client_gone(f"cancelled by the client{'' if code in (CANCEL, NO_ERROR) else f' (RST_STREAM {code})'}")
+        elif stream is not self.up:
+            return
         elif code == REFUSED_STREAM:
             self.refused()
         else:
@@ -218,7 +263,10 @@ class Link:
             self.finish()
 
     def refused(self) -> None:
-        """The upstream never saw the call (REFUSED_STREAM, GOAWAY): the client may retry."""
+        """The upstream never saw the call (REFUSED_STREAM, GOAWAY): tried once more, else
+        the client is told so (its gRPC may retry)."""
+        if self.router.retry(self, 14, transparent=True):
+            return
         self.code, self.message = 14, "the upstream refused the stream"
         self.down.reset(REFUSED_STREAM)
         self.finish()
@@ -226,7 +274,7 @@ class Link:
     def lost(self, stream: Stream, exc: Exception | None) -> None:
         if stream is self.down:
             self.client_gone("cancelled by the client (its connection closed)")
-        else:
+        elif stream is self.up:
             why = f": {exc}" if exc else ""
             self.respond(14, f"crgrpc proxy: the upstream connection closed{why}")
 
@@ -248,9 +296,11 @@ class Link:
         if self.finished:
             return
         self.finished = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.replay = None
+        for handle in (self.timer, self.retrying):
+            if handle is not None:
+                handle.cancel()
+        self.timer = self.retrying = None
         up = self.up
         if up is not None and not up.closed:
             if up.local_open or up.recv_open:

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 
@@ -31,6 +32,7 @@ class Reply:
     headers: list[tuple[str, str]] = field(default_factory=list)
     trailers: list[tuple[str, str | bytes]] = field(default_factory=list)
     raw_message: bool = False  # send `message` without percent-encoding
+    trailers_only: bool = False  # status in the response headers, no messages (as gRPC sends an error)
 
 
 @dataclass
@@ -43,6 +45,11 @@ class HttpAnswer:
     split_body: bool = False  # send the body in two DATA frames
 
 
+@dataclass
+class Refuse:
+    """RST_STREAM REFUSED_STREAM: the stream was never processed (a client may retry it)."""
+
+
 def frame(message: bytes) -> bytes:
     return b"\x00" + struct.pack(">I", len(message)) + message
 
@@ -52,7 +59,8 @@ class RawGrpc(FrontEnd):
     reply: Reply = field(default_factory=Reply)
     eager: bool = False  # answer on the request headers, not on its end
     # Answers for the first requests, in order (then `reply` for every later one).
-    script: list[Reply | HttpAnswer] = field(default_factory=list)
+    script: list[Reply | HttpAnswer | Refuse] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)  # each DATA frame received, in order
 
     def _on_event(self, h2conn: h2.connection.H2Connection, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
@@ -62,6 +70,8 @@ class RawGrpc(FrontEnd):
             if self.eager:
                 self._answer(h2conn, event.stream_id)
         elif isinstance(event, h2.events.DataReceived):
+            with self._lock:
+                self.bodies.append(bytes(event.data))
             with suppress(h2.exceptions.H2Error):
                 h2conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.StreamEnded) and not self.eager:
@@ -72,6 +82,16 @@ class RawGrpc(FrontEnd):
             r = self.script.pop(0) if self.script else self.reply
         if isinstance(r, HttpAnswer):
             self._http(h2conn, stream_id, r)
+            return
+        if isinstance(r, Refuse):
+            with suppress(h2.exceptions.H2Error):
+                h2conn.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.REFUSED_STREAM)
+            return
+        if r.trailers_only:
+            with suppress(h2.exceptions.H2Error):
+                h2conn.send_headers(stream_id, [(":status", "200"), ("content-type", "application/grpc"),
+                                                ("grpc-status", str(r.status)), ("grpc-message", quote(r.message))],
+                                    end_stream=True)
             return
         with suppress(h2.exceptions.H2Error):
             h2conn.send_headers(
@@ -103,7 +123,7 @@ class RawGrpc(FrontEnd):
 
 @contextmanager
 def raw_grpc(
-    reply: Reply, *, eager: bool = False, script: list[Reply | HttpAnswer] | None = None
+    reply: Reply, *, eager: bool = False, script: list[Reply | HttpAnswer | Refuse] | None = None
 ) -> Iterator[RawGrpc]:
     server = RawGrpc(reply=reply, eager=eager, script=list(script or [])).start()
     try:
