@@ -18,11 +18,12 @@ Targets:
       direct time (medians; timed in the client, from the call to the last message).
   P3. the proxy's peak RSS after a 100,000-message stream is at most 1.10x its peak
       after a 1,000-message stream (fresh proxies, /proc VmHWM).
-Reported, not targets: the same P1 and P2 for a forwarder on grpcio's synchronous
-API (bench/proxy_sync.py), the figures the asyncio choice rests on; for crgrpc's
-proxy on asyncio's own loop instead of uvloop; and for the floor, a minimal
-grpc.aio forwarder on uvloop (bench/proxy_floor.py) that does only the reads
-and writes any proxy on grpcio must make.
+Reported, not targets: the same P1 and P2 for crgrpc's proxy on asyncio's own
+loop instead of uvloop, and for the two ways to build it on grpcio that the
+HTTP/2 relay replaced: a minimal forwarder on grpcio's asyncio API, on uvloop
+(bench/proxy_floor.py: only the reads and writes any proxy on grpcio must make,
+the least such a proxy can cost) and one on its synchronous API, a thread per
+call (bench/proxy_sync.py).
 
 Exits 0 whatever the numbers unless --strict (then 1 when a target fails).
 """
@@ -156,15 +157,15 @@ def run(args: argparse.Namespace) -> Report:
             ("proxy", proxy.address, []),
         ]
         if not args.no_refs:
-            # The same proxy on asyncio's own loop (uvloop hidden from it), and the floor:
-            # a minimal grpc.aio forwarder on uvloop, to tell crgrpc's cost from grpcio's.
+            # The same proxy on asyncio's own loop (uvloop hidden from it), and a minimal
+            # grpc.aio forwarder on uvloop: the least a proxy on grpcio's asyncio API costs.
             plain = Process([*peers.crgrpc_on_asyncio_loop(), *proxy_cmd[3:]], env, tmp / "proxy-asyncio.log")
             stack.callback(plain.stop)
             floor = Process([sys.executable, str(HERE / "proxy_floor.py"), target, str(certs.ca), token],
                             env, tmp / "floor.log")
             stack.callback(floor.stop)
             peers_to_run += [("proxy on asyncio's loop", plain.address, []),
-                             ("grpc.aio floor", floor.address, [])]
+                             ("grpc.aio forwarder", floor.address, [])]
         if not args.no_sync:
             sync = Process([sys.executable, str(HERE / "proxy_sync.py"), target, str(certs.ca), token],
                            env, tmp / "sync.log")
@@ -195,7 +196,7 @@ def run(args: argparse.Namespace) -> Report:
                                      added, 1.0, unit="ms"))
         report.targets.append(Target("P2", f"{args.stream:,}-message server stream: proxy / direct",
                                      smed["proxy"] / smed["direct"], 1.5, unit="x"))
-        for ref in ("proxy on asyncio's loop", "grpc.aio floor"):
+        for ref in ("proxy on asyncio's loop", "grpc.aio forwarder"):
             if ref in med:
                 report.rows.append((f"{ref}: latency added per unary call (reported)",
                                     f"{med[ref] - med['direct']:.3f} ms", f"crgrpc proxy: {added:.3f} ms"))
@@ -203,11 +204,11 @@ def run(args: argparse.Namespace) -> Report:
                                     f"crgrpc proxy: {smed['proxy'] / smed['direct']:.2f}x"))
         if "sync forwarder" in med:
             report.rows.append(("sync-API forwarder: latency added per unary call (reported)",
-                                f"{med['sync forwarder'] - med['direct']:.3f} ms", "asyncio proxy: "
+                                f"{med['sync forwarder'] - med['direct']:.3f} ms", "crgrpc proxy: "
                                 f"{added:.3f} ms"))
             report.rows.append(("sync-API forwarder: stream / direct (reported)",
                                 f"{smed['sync forwarder'] / smed['direct']:.2f}x",
-                                f"asyncio proxy: {smed['proxy'] / smed['direct']:.2f}x"))
+                                f"crgrpc proxy: {smed['proxy'] / smed['direct']:.2f}x"))
         proxy.stop()
 
         peaks = {}

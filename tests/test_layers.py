@@ -110,29 +110,6 @@ def test_grpc_adapter_still_reaches_grpcio_internals() -> None:
         channel.close()
 
 
-def test_grpc_adapter_still_reaches_grpc_aio_internals() -> None:
-    import asyncio
-
-    from grpc import aio
-
-    from cloudrun_grpc_cli.core import grpcadapter
-
-    async def check() -> None:
-        channel = aio.insecure_channel("127.0.0.1:1")
-        try:
-            call = channel.stream_stream("/x.Y/Z")()
-            assert grpcadapter.aio_raw_sender(call) is not None, (
-                "grpc.aio's stream call no longer has _cython_call.send_serialized_message and "
-                "_metadata_sent: update core/grpcadapter.write_raw (the proxy falls back to "
-                "write(), whose failed writes turn a status into INTERNAL)"
-            )
-            call.cancel()
-        finally:
-            await channel.close()
-
-    asyncio.run(check())
-
-
 def test_click_adapter_still_finds_no_args_is_help() -> None:
     from cloudrun_grpc_cli.cli import clickcompat
 

@@ -34,7 +34,7 @@ def test_the_proxy_bench_runs_with_tiny_counts(tmp_path: Path) -> None:
     assert "unary latency, direct (20 calls)" in measured
     assert "unary latency, proxy (20 calls)" in measured
     assert "sync-API forwarder: latency added per unary call (reported)" in measured
-    assert "grpc.aio floor: latency added per unary call (reported)" in measured
+    assert "grpc.aio forwarder: latency added per unary call (reported)" in measured
     assert "proxy on asyncio's loop: stream / direct (reported)" in measured
     assert md.read_text().startswith("## Machine")
     assert any(n.startswith("the proxy logged ") for n in results["notes"])

@@ -1,20 +1,16 @@
-"""`crgrpc proxy`: a local plaintext (h2c) gRPC server that forwards every call,
-as raw bytes, to one target with crgrpc's token.
+"""`crgrpc proxy`: a local plaintext (h2c) gRPC endpoint that relays every call
+to one target with crgrpc's token.
 
-One asyncio event loop (grpc.aio, server and channels) holds every call: no
-thread per stream, so hundreds of streams cost memory, not threads. Each call
-is one generic stream-stream handler whatever its kind (the wire is the same):
-no schema is needed and reflection passes through like any other method.
-
-Per call: the client's metadata goes upstream (its `user-agent` excepted: gRPC
-sets that per connection), with the token header replaced and the -H headers
-added; its deadline (capped by --timeout) becomes the upstream deadline; one
-message at a time is read from one side and written to the other, and a write
-waits for HTTP/2 flow control, so a slow reader slows the writer at the far
-end and nothing is buffered without bound. Response headers, trailers (with
-`grpc-status-details-bin`), status code and message come back unchanged.
-A cancelled client cancels the upstream call; a cancelled upstream call is
-answered CANCELLED.
+The data path is core/relay.py: each client stream is paired with one
+upstream stream and its frames cross as they came, so every method of every
+kind passes with no schema (reflection too), compressed messages stay
+compressed, and flow control is end to end. One event loop holds every call:
+no thread and no task per call. `Proxy` is the relay's router: it listens,
+keeps the upstream connections, and per call builds the upstream headers
+(the client's metadata with the token header replaced and the -H headers
+added, `user-agent` prefixed with crgrpc's, the deadline capped by
+--timeout), decides a retry (--retries; once for a refused stream) and logs
+one line when the call ends.
 
 Tokens (`TokenKeeper`): the plan's first token is minted before the server
 starts (exit 3 on failure); a background task refreshes it at its refresh
