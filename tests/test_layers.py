@@ -78,7 +78,6 @@ PRIVATE = {
     r"typer\._click": "cli/clickcompat.py",  # typer's vendored Click
     r"typer\._completion|_completion_(shared|classes)": "cli/clickcompat.py",  # its completion scripts
     r"(?<!self)\._channel\b|[\"']_channel[\"']": "core/grpcadapter.py",  # grpcio's Cython channel
-    r"_cython_call|_metadata_sent": "core/grpcadapter.py",  # grpc.aio's Cython call
 }
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import ipaddress
 import random
 import socket
@@ -677,16 +678,21 @@ class Proxy:
         self._links.add(link)
         link.down.limit = self._limit
         link.replay = []  # the request, kept for a retry while it is small
+        self._when_ready(link, functools.partial(self._send, link, headers))
+
+    def _when_ready(self, link: Link, go: Callable[[str | None, Upstream], None]) -> None:
+        """go(auth, upstream) now when a token and a connection are at hand (the usual
+        case: no task), else once they are (a task), or the call is answered why not."""
         auth = self.keeper.now()
         up = self._pick()
-        if auth is WAIT or up is None:
-            task = asyncio.ensure_future(self._open_later(link, headers))
-            self._waiting.add(task)
-            task.add_done_callback(self._waiting.discard)
+        if auth is not WAIT and up is not None:
+            go(auth, up)
             return
-        self._send(link, headers, auth, up)
+        task = asyncio.ensure_future(self._ready_later(link, go))
+        self._waiting.add(task)
+        task.add_done_callback(self._waiting.discard)
 
-    async def _open_later(self, link: Link, headers: Headers) -> None:
+    async def _ready_later(self, link: Link, go: Callable[[str | None, Upstream], None]) -> None:
         try:
             try:
                 auth = await self.keeper.value()
@@ -698,13 +704,14 @@ class Proxy:
             except CrgrpcError as e:
                 link.respond(14, f"crgrpc proxy: {self.secrets.scrub(e.message)}")
                 return
-            self._send(link, headers, auth, up)
+            go(auth, up)
         except Exception as e:  # a bug: the client gets INTERNAL, never a dropped connection
             link.respond(13, f"crgrpc proxy: {type(e).__name__}: {self.secrets.scrub(str(e))}")
         finally:
             flush_all()
 
     def _send(self, link: Link, headers: Headers, auth: str | None, up: Upstream) -> None:
+        """The call's first attempt: its headers and what the client sent meanwhile."""
         if link.finished:
             return
         out, deadline, capped = self._request(link, headers, auth)
@@ -790,35 +797,12 @@ class Proxy:
 
     def _again(self, link: Link) -> None:
         link.retrying = None
-        if link.finished:
-            return
-        up = self._pick()
-        auth = self.keeper.now()
-        if up is None or auth is WAIT:
-            task = asyncio.ensure_future(self._again_later(link))
-            self._waiting.add(task)
-            task.add_done_callback(self._waiting.discard)
-            return
-        self._resend(link, up, auth)
-        flush_all()
-
-    async def _again_later(self, link: Link) -> None:
-        try:
-            try:
-                auth = await self.keeper.value()
-            except NoToken as e:
-                link.respond(16, f"crgrpc proxy: {e}")
-                return
-            try:
-                up = await self._more()
-            except CrgrpcError as e:
-                link.respond(14, f"crgrpc proxy: {self.secrets.scrub(e.message)}")
-                return
-            self._resend(link, up, auth)
-        finally:
+        if not link.finished:
+            self._when_ready(link, functools.partial(self._resend, link))
             flush_all()
 
-    def _resend(self, link: Link, up: Upstream, auth: str | None) -> None:
+    def _resend(self, link: Link, auth: str | None, up: Upstream) -> None:
+        """A retry: the request again, as it was sent, on a new stream."""
         if link.finished or link.request is None:
             return
         out, _, _ = self._request(link, link.request, auth)
