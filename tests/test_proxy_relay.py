@@ -35,9 +35,11 @@ from hypothesis import strategies as st
 
 from cloudrun_grpc_cli.core.h2conn import Stream
 from cloudrun_grpc_cli.core.proxy import grpc_timeout, parse_grpc_timeout
+from tests.support.connectproxy import connect_proxy
 from tests.support.frontend import front_end
 from tests.support.proxy import ProxyProcess
-from tests.support.rawgrpc import HttpAnswer, Refuse, Reply, raw_grpc
+from tests.support.rawgrpc import HttpAnswer, Refuse, Reply, Silent, raw_grpc
+from tests.support.tls import CertFiles, make_certs
 
 ECHO, SLEEP, STALL = "/t.T/Echo", "/t.T/Sleep", "/t.T/Stall"
 
@@ -46,7 +48,8 @@ class Plain:
     """A plaintext gRPC upstream: Echo (the request back), Sleep (for float(request) s),
     Stall (a stream that never reads). It records each call's peer and metadata."""
 
-    def __init__(self, options: list[tuple[str, Any]]) -> None:
+    def __init__(self, options: list[tuple[str, Any]], address: str = "127.0.0.1:0",
+                 tls: CertFiles | None = None) -> None:
         self.peers: list[str] = []
         self.metadata: list[dict[str, str | bytes]] = []
         self.release = threading.Event()
@@ -57,7 +60,11 @@ class Plain:
             "Stall": grpc.stream_stream_rpc_method_handler(self._stall),
         }
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.T", handlers),))
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            creds = grpc.ssl_server_credentials([(tls.key.read_bytes(), tls.cert.read_bytes())])
+            self.port = self.server.add_secure_port(address, creds)
 
     def _seen(self, context: grpc.ServicerContext) -> None:
         self.peers.append(context.peer())
@@ -79,8 +86,10 @@ class Plain:
 
 
 @contextmanager
-def plain(options: list[tuple[str, Any]] | None = None) -> Iterator[Plain]:
-    up = Plain(options or [])
+def plain(
+    options: list[tuple[str, Any]] | None = None, address: str = "127.0.0.1:0", tls: CertFiles | None = None
+) -> Iterator[Plain]:
+    up = Plain(options or [], address, tls)
     up.server.start()
     try:
         yield up
@@ -127,6 +136,36 @@ def test_an_upstream_goaway_moves_new_calls_to_a_new_connection(tmp_path: Path) 
         assert len(set(up.peers)) == 2, up.peers
         logged = proxy.wait_for(lambda: len(proxy.calls("t.T/Echo")) == 2 and proxy.calls("t.T/Echo"))
         assert [(c["status"], c["requests"], c["responses"]) for c in logged] == [("OK", 1, 1), ("OK", 1, 1)]
+
+
+@pytest.mark.parametrize("how", ["authority", "insecure"])
+def test_tls_upstreams_with_authority_or_insecure(tmp_path: Path, how: str) -> None:
+    """The relay's own TLS: a certificate only for svc.example, dialed at 127.0.0.1 with
+    --authority svc.example (verified against --cacert), or self-signed with --insecure."""
+    certs = make_certs(tmp_path / "tls", ("svc.example",), self_signed=how == "insecure")
+    args = ("--cacert", str(certs.ca), "--authority", "svc.example") if how == "authority" else ("--insecure",)
+    with plain(tls=certs) as up:
+        with ProxyProcess(f"127.0.0.1:{up.port}", *args, "--no-auth", "--port", "0", home=tmp_path) as proxy:
+            assert proxy.first_line.startswith("listening on "), proxy.stderr
+            assert echo(proxy.address, b"over TLS") == b"over TLS"
+
+
+def test_a_unix_socket_upstream(tmp_path: Path) -> None:
+    path = tmp_path / "up.sock"
+    with plain(address=f"unix://{path}") as up, proxy_to(f"unix://{path}", tmp_path) as proxy:
+        assert echo(proxy.address, b"over a unix socket") == b"over a unix socket"
+        assert up.peers == ["unix:"]
+
+
+def test_the_upstream_connection_goes_through_an_egress_proxy(tmp_path: Path) -> None:
+    """--proxy: the relay's upstream connection is a CONNECT tunnel, as gRPC's is (the
+    start-up check's channel makes the first CONNECT, the relay the second)."""
+    with plain() as up, connect_proxy() as egress:
+        target = f"localhost:{up.port}"
+        with ProxyProcess(target, "--plaintext", "--proxy", egress.url, "--port", "0", home=tmp_path) as proxy:
+            assert echo(proxy.address, b"through the tunnel") == b"through the tunnel"
+        assert egress.methods() == [("CONNECT", target), ("CONNECT", target)]
+        assert egress.log[1].bytes_up > 0 and egress.log[1].bytes_down > 0
 
 
 class Cuttable:
@@ -201,6 +240,27 @@ def test_a_front_ends_http_refusal_reaches_the_client_as_grpc_maps_it(
         assert e.value.code() == code
         logged = proxy.wait_for(lambda: proxy.calls("t.T/Echo"))[-1]
         assert (logged["status"], logged["message"]) == (status, f"the upstream answered HTTP {http}")
+
+
+# --- deadlines ----------------------------------------------------------------------------
+
+
+def test_timeout_gives_a_deadline_and_the_proxy_keeps_it(tmp_path: Path) -> None:
+    """--timeout 1 and a client with no deadline: the upstream gets grpc-timeout 1 s; a
+    service that never answers (nor minds its deadline) is answered DEADLINE_EXCEEDED by
+    the proxy itself at that deadline, and its stream is cancelled."""
+    with raw_grpc(Reply(messages=[b"late"]), script=[Silent()]) as up:
+        with ProxyProcess(up.address, "--plaintext", "--port", "0", "-o", "json", "--timeout", "1", home=tmp_path) as proxy:
+            with grpc.insecure_channel(proxy.address) as ch, pytest.raises(grpc.RpcError) as e:
+                t0 = time.monotonic()
+                ch.unary_unary(ECHO)(b"x")
+            took = time.monotonic() - t0
+            logged = proxy.wait_for(lambda: proxy.calls("t.T/Echo"))[-1]
+    assert (e.value.code(), e.value.details()) == (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    assert 0.9 < took < 10
+    assert (logged["status"], logged["message"]) == ("DEADLINE_EXCEEDED", "Deadline Exceeded")
+    sent = up.requests[0]["grpc-timeout"]
+    assert sent.endswith("m") and 900 <= int(sent[:-1]) <= 1000, sent
 
 
 # --- retries ------------------------------------------------------------------------------

@@ -50,6 +50,11 @@ class Refuse:
     """RST_STREAM REFUSED_STREAM: the stream was never processed (a client may retry it)."""
 
 
+@dataclass
+class Silent:
+    """No answer at all (a service that ignores its deadline)."""
+
+
 def frame(message: bytes) -> bytes:
     return b"\x00" + struct.pack(">I", len(message)) + message
 
@@ -59,7 +64,7 @@ class RawGrpc(FrontEnd):
     reply: Reply = field(default_factory=Reply)
     eager: bool = False  # answer on the request headers, not on its end
     # Answers for the first requests, in order (then `reply` for every later one).
-    script: list[Reply | HttpAnswer | Refuse] = field(default_factory=list)
+    script: list[Reply | HttpAnswer | Refuse | Silent] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)  # each DATA frame received, in order
 
     def _on_event(self, h2conn: h2.connection.H2Connection, event: h2.events.Event) -> None:
@@ -82,6 +87,8 @@ class RawGrpc(FrontEnd):
             r = self.script.pop(0) if self.script else self.reply
         if isinstance(r, HttpAnswer):
             self._http(h2conn, stream_id, r)
+            return
+        if isinstance(r, Silent):
             return
         if isinstance(r, Refuse):
             with suppress(h2.exceptions.H2Error):
@@ -123,7 +130,7 @@ class RawGrpc(FrontEnd):
 
 @contextmanager
 def raw_grpc(
-    reply: Reply, *, eager: bool = False, script: list[Reply | HttpAnswer | Refuse] | None = None
+    reply: Reply, *, eager: bool = False, script: list[Reply | HttpAnswer | Refuse | Silent] | None = None
 ) -> Iterator[RawGrpc]:
     server = RawGrpc(reply=reply, eager=eager, script=list(script or [])).start()
     try:
