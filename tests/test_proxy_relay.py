@@ -453,3 +453,48 @@ def test_grpc_timeout_headers() -> None:
     assert [grpc_timeout(s) for s in (0.0, 0.25, 30.0, 99_999.999, 100_000.0, 1e12)] == [
         b"1m", b"250m", b"30000m", b"99999999m", b"100000S", b"99999999S"
     ]
+
+
+class _Transport:
+    """Where a connection's writes go in an in-process test (no socket)."""
+
+    def __init__(self) -> None:
+        self.written = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("127.0.0.1", 5000) if name == "peername" else None
+
+
+def test_a_bug_in_the_relay_ends_that_connection_with_goaway_and_says_so() -> None:
+    """A router that raises (standing in for a bug): the client's connection gets GOAWAY
+    INTERNAL_ERROR and the error reaches on_error, not the event loop's traceback."""
+    import asyncio
+
+    from cloudrun_grpc_cli.core.relay import Downstream
+
+    class Broken:
+        def open(self, link: Any, headers: Any) -> None:
+            raise RuntimeError("a bug")
+
+    async def main() -> tuple[_Transport, list[Exception]]:
+        errors: list[Exception] = []
+        down = Downstream(Broken(), lambda _: None)  # type: ignore[arg-type]
+        down.on_error = errors.append  # type: ignore[method-assign]
+        transport = _Transport()
+        down.connection_made(transport)  # type: ignore[arg-type]
+        block = hpack.Encoder().encode([(":method", "POST"), (":scheme", "http"), (":path", ECHO), (":authority", "x")])
+        down.data_received(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _frame(4, 0, 0, b"") + _frame(1, 5, 1, block))
+        return transport, errors
+
+    transport, errors = asyncio.run(main())
+    assert [str(e) for e in errors] == ["a bug"]
+    goaways = [f for f in _frames(transport.written) if isinstance(f, GoAwayFrame)]
+    assert [(g.error_code, g.additional_data) for g in goaways] == [(2, b"internal error")]
+    assert transport.closed

@@ -303,8 +303,14 @@ class Conn(asyncio.Protocol):
             self.goaway(e.code, str(e))
         except hpack.HPACKError as e:
             self.goaway(COMPRESSION_ERROR, f"bad header block: {e}")
+        except Exception as e:  # a bug in the relay: this connection ends, the proxy goes on
+            self.goaway(INTERNAL_ERROR, "internal error")
+            self.on_error(e)
         finally:
             flush_all()
+
+    def on_error(self, exc: Exception) -> None:
+        """The connection ended on an unexpected error (its owner may log it)."""
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

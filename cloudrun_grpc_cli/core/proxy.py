@@ -485,8 +485,13 @@ class Proxy:
 
     def _accept(self) -> Downstream:
         down = Downstream(self, self._downs.discard)
+        down.on_error = self._relay_error  # type: ignore[method-assign]
         self._downs.add(down)
         return down
+
+    def _relay_error(self, exc: Exception) -> None:
+        text = self.secrets.scrub(f"{type(exc).__name__}: {exc}")
+        self.log(Notice("warning", f"a connection was closed on an internal error of the proxy: {text}"))
 
     async def _check(self) -> None:
         """The first connection as `call` makes it, with gRPC's words for a failure
@@ -527,6 +532,7 @@ class Proxy:
         loop = asyncio.get_running_loop()
         target, s = self.target, self.settings.channel
         up = Upstream(self._upstream_closed)
+        up.on_error = self._relay_error  # type: ignore[method-assign]
         tls: dict[str, Any] = {}
         if self._tls is not None:
             tls = {"ssl": self._tls, "server_hostname": self._server_name or ""}
