@@ -58,6 +58,7 @@ class Plain:
             "Echo": grpc.unary_unary_rpc_method_handler(self._echo),
             "Sleep": grpc.unary_unary_rpc_method_handler(self._sleep),
             "Stall": grpc.stream_stream_rpc_method_handler(self._stall),
+            "Big": grpc.unary_unary_rpc_method_handler(lambda request, context: b"b" * int(request)),
         }
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.T", handlers),))
         if tls is None:
@@ -261,6 +262,22 @@ def test_timeout_gives_a_deadline_and_the_proxy_keeps_it(tmp_path: Path) -> None
     assert (logged["status"], logged["message"]) == ("DEADLINE_EXCEEDED", "Deadline Exceeded")
     sent = up.requests[0]["grpc-timeout"]
     assert sent.endswith("m") and 900 <= int(sent[:-1]) <= 1000, sent
+
+
+def test_max_msg_size_limits_both_ways(tmp_path: Path) -> None:
+    with plain() as up:
+        with ProxyProcess(f"127.0.0.1:{up.port}", "--plaintext", "--max-msg-size", "1000", "--port", "0", "-o", "json",
+                          home=tmp_path) as proxy, grpc.insecure_channel(proxy.address) as ch:
+            assert ch.unary_unary(ECHO)(b"s" * 1000, timeout=10) == b"s" * 1000
+            for method, request, way in ((ECHO, b"s" * 1001, "sent"), ("/t.T/Big", b"1001", "received")):
+                with pytest.raises(grpc.RpcError) as e:
+                    ch.unary_unary(method)(request, timeout=10)
+                text = f"crgrpc proxy: a message {way} is larger than --max-msg-size (1000 bytes)"
+                assert (e.value.code(), e.value.details()) == (grpc.StatusCode.RESOURCE_EXHAUSTED, text)
+            logged = proxy.wait_for(lambda: len(proxy.calls()) >= 3 and proxy.calls())
+    assert [(c["method"], c["status"]) for c in logged] == [
+        ("t.T/Echo", "OK"), ("t.T/Echo", "RESOURCE_EXHAUSTED"), ("t.T/Big", "RESOURCE_EXHAUSTED")
+    ]
 
 
 # --- retries ------------------------------------------------------------------------------
