@@ -347,12 +347,7 @@ class Conn(asyncio.Protocol):
 
     def consumed(self, stream: Stream, n: int) -> None:
         """n bytes the peer sent on stream were forwarded: give the windows back."""
-        self.held -= n
-        self.unacked += n
-        if self.unacked >= CONN_WINDOW // 4:
-            self.out.append(frame(WINDOW_UPDATE, 0, 0, _WINDOW.pack(self.unacked)))
-            self.unacked = 0
-            _dirty.add(self)
+        self.consumed_closed(n)
         if stream.closed or not stream.recv_open:
             return
         stream.unacked += n
@@ -452,7 +447,8 @@ class Conn(asyncio.Protocol):
             stream.received_end()
 
     def consumed_closed(self, n: int) -> None:
-        """Bytes on a stream that is gone: the connection window still wants them back."""
+        """n bytes given back to the connection's window only (the stream's is gone or
+        needs none): WINDOW_UPDATE once a quarter of the window is owed."""
         self.held -= n
         self.unacked += n
         if self.unacked >= CONN_WINDOW // 4:
