@@ -21,30 +21,19 @@ import pytest
 from cloudrun_grpc_cli.demo import echo_pb2, echo_pb2_grpc
 from tests.support.cli import run
 from tests.support.issuer import KEY_SA, Issuer
-from tests.support.proxy import PROBE, ProxyProcess, Upstream, status_details_bin, upstream
-from tests.support.tls import CertFiles, make_certs
+from tests.support.proxy import (  # noqa: F401  (the fixtures)
+    PROBE,
+    ProxyProcess,
+    Upstream,
+    proxy_certs_fixture,
+    proxy_issuer_fixture,
+    proxy_upstream_fixture,
+    status_details_bin,
+)
 
 HELLO = "Hello x from K_REVISION local"
 GRPCURL = Path(sys.executable).with_name("grpcurl")
 SAY_HELLO = "echo.EchoServer/SayHello"
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
-    return make_certs(tmp_path_factory.mktemp("proxy-tls"))
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    server = Issuer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def up(issuer: Issuer, certs: CertFiles) -> Iterator[Upstream]:
-    with upstream(issuer, certs) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

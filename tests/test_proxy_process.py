@@ -22,28 +22,17 @@ from cloudrun_grpc_cli.demo import echo_pb2, echo_pb2_grpc
 from cloudrun_grpc_cli.errors import UsageError
 from tests.support.cli import run, run_process
 from tests.support.issuer import KEY_SA, Issuer
-from tests.support.proxy import PROBE, ProxyProcess, Upstream, isolated, upstream
-from tests.support.tls import CertFiles, make_certs
+from tests.support.proxy import (  # noqa: F401  (the fixtures)
+    PROBE,
+    ProxyProcess,
+    Upstream,
+    isolated,
+    proxy_certs_fixture,
+    proxy_issuer_fixture,
+    proxy_upstream_fixture,
+)
 
 HELLO = "Hello x from K_REVISION local"
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
-    return make_certs(tmp_path_factory.mktemp("proxy-process-tls"))
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    server = Issuer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def up(issuer: Issuer, certs: CertFiles) -> Iterator[Upstream]:
-    with upstream(issuer, certs) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 
 from cloudrun_grpc_cli.demo import echo_pb2_grpc
 from cloudrun_grpc_cli.demo.echo import EchoServicer
@@ -368,3 +369,31 @@ def isolated(home: Path) -> dict[str, str]:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+# --- module fixtures of the proxy tests (import the *_fixture names to use them) ---------
+
+
+@pytest.fixture(name="certs", scope="module")
+def proxy_certs_fixture(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    """TLS files for the module's upstream, made at test time."""
+    from .tls import make_certs
+
+    return make_certs(tmp_path_factory.mktemp("proxy-tls"))
+
+
+@pytest.fixture(name="issuer", scope="module")
+def proxy_issuer_fixture() -> Iterator[Issuer]:
+    """One local token issuer for the module."""
+    server = Issuer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(name="up", scope="module")
+def proxy_upstream_fixture(issuer: Issuer, certs: CertFiles) -> Iterator[Upstream]:
+    """The TLS Echo service with its token check, for the module."""
+    with upstream(issuer, certs) as server:
+        yield server
