@@ -49,7 +49,7 @@ class Plain:
     Stall (a stream that never reads). It records each call's peer and metadata."""
 
     def __init__(self, options: list[tuple[str, Any]], address: str = "127.0.0.1:0",
-                 tls: CertFiles | None = None) -> None:
+                 tls: CertFiles | None = None, client_ca: Path | None = None) -> None:
         self.peers: list[str] = []
         self.metadata: list[dict[str, str | bytes]] = []
         self.release = threading.Event()
@@ -64,7 +64,11 @@ class Plain:
         if tls is None:
             self.port = self.server.add_insecure_port(address)
         else:
-            creds = grpc.ssl_server_credentials([(tls.key.read_bytes(), tls.cert.read_bytes())])
+            creds = grpc.ssl_server_credentials(
+                [(tls.key.read_bytes(), tls.cert.read_bytes())],
+                root_certificates=client_ca.read_bytes() if client_ca else None,
+                require_client_auth=client_ca is not None,
+            )
             self.port = self.server.add_secure_port(address, creds)
 
     def _seen(self, context: grpc.ServicerContext) -> None:
@@ -88,9 +92,10 @@ class Plain:
 
 @contextmanager
 def plain(
-    options: list[tuple[str, Any]] | None = None, address: str = "127.0.0.1:0", tls: CertFiles | None = None
+    options: list[tuple[str, Any]] | None = None, address: str = "127.0.0.1:0", tls: CertFiles | None = None,
+    client_ca: Path | None = None,
 ) -> Iterator[Plain]:
-    up = Plain(options or [], address, tls)
+    up = Plain(options or [], address, tls, client_ca)
     up.server.start()
     try:
         yield up
@@ -149,6 +154,17 @@ def test_tls_upstreams_with_authority_or_insecure(tmp_path: Path, how: str) -> N
         with ProxyProcess(f"127.0.0.1:{up.port}", *args, "--no-auth", "--port", "0", home=tmp_path) as proxy:
             assert proxy.first_line.startswith("listening on "), proxy.stderr
             assert echo(proxy.address, b"over TLS") == b"over TLS"
+
+
+def test_mutual_tls_upstream(tmp_path: Path) -> None:
+    """A service that requires a client certificate: the relay presents --cert/--key."""
+    server = make_certs(tmp_path / "server")
+    client = make_certs(tmp_path / "client", ("crgrpc-proxy",), prefix="client")
+    with plain(tls=server, client_ca=client.ca) as up:
+        args = ("--cacert", str(server.ca), "--cert", str(client.cert), "--key", str(client.key), "--no-auth")
+        with ProxyProcess(f"localhost:{up.port}", *args, "--port", "0", home=tmp_path) as proxy:
+            assert proxy.first_line.startswith("listening on "), proxy.stderr
+            assert echo(proxy.address, b"with a client certificate") == b"with a client certificate"
 
 
 def test_a_unix_socket_upstream(tmp_path: Path) -> None:
