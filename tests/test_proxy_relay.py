@@ -351,6 +351,24 @@ def test_a_refused_stream_is_tried_once_more_without_retries(tmp_path: Path) -> 
     assert [(c["status"], c["message"]) for c in logged] == [("OK", ""), ("UNAVAILABLE", "the upstream refused the stream")]
 
 
+def test_an_answer_that_ends_without_a_status(tmp_path: Path) -> None:
+    """A response stream that ends after its message with no trailers: the client's gRPC
+    refuses it as it would directly, and the log says what was missing."""
+    body = b"\x00\x00\x00\x00\x02ok"
+    answer = HttpAnswer(200, body, "application/grpc")
+    with raw_grpc(Reply(), script=[answer, answer]) as up:
+        with grpc.insecure_channel(up.address) as ch, pytest.raises(grpc.RpcError) as direct:
+            ch.unary_unary(ECHO)(b"x", timeout=10)
+        with proxy_to(up.address, tmp_path) as proxy, grpc.insecure_channel(proxy.address) as ch:
+            with pytest.raises(grpc.RpcError) as e:
+                ch.unary_unary(ECHO)(b"x", timeout=10)
+            logged = proxy.wait_for(lambda: proxy.calls("t.T/Echo"))[-1]
+    assert e.value.code() == direct.value.code() == grpc.StatusCode.UNKNOWN, (e.value.details(), direct.value.details())
+    assert (logged["status"], logged["message"], logged["responses"]) == (
+        "INTERNAL", "the upstream ended the stream without a status", 1
+    )
+
+
 # --- clients ------------------------------------------------------------------------------
 
 

@@ -205,6 +205,9 @@ class Link:
             else:
                 stream.conn.consumed_closed(flow)
             return
+        if stream is not self.down and stream is not self.up:  # an attempt given up for a retry
+            stream.conn.consumed_closed(flow)
+            return
         if data and stream.count(data) < 0:
             stream.conn.consumed_closed(flow)
             self.too_large(stream)
@@ -219,12 +222,11 @@ class Link:
                 else:
                     replay.append((data, end))
             self.up.send_data(data, flow, stream, end)
-        elif stream is not self.up:  # an attempt given up for a retry
-            stream.conn.consumed_closed(flow)
         else:
-            self.down.send_data(data, flow, stream, end)
-            if end and self.code is None:  # ended with no trailers: no status
+            if end and self.code is None:  # ended with no trailers: no status (said before the
+                # END_STREAM that may finish the call goes to the client)
                 self.code, self.message = 13, "the upstream ended the stream without a status"
+            self.down.send_data(data, flow, stream, end)
 
     def headers(self, stream: Stream, headers: Headers, end: bool) -> None:
         """A header block from the upstream: the response headers, or its trailers."""
