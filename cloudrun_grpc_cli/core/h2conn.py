@@ -60,6 +60,12 @@ def frame(kind: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
     return _HEAD.pack(n >> 16, n & 0xFFFF, kind, flags, sid) + payload
 
 
+def _unpadded(payload: bytes) -> bytes:
+    """A PADDED frame's payload without its pad length byte and padding."""
+    pad = payload[0] if payload else 0
+    return payload[1:len(payload) - pad]
+
+
 def settings_frame(values: dict[int, int]) -> bytes:
     return frame(SETTINGS, 0, 0, b"".join(_SETTING.pack(k, v) for k, v in values.items()))
 
@@ -203,15 +209,6 @@ class Stream:
             block, self.trailers = self.trailers, None
             self.conn.send_headers(self, block, end=True)
 
-    def end(self) -> None:
-        """END_STREAM, after what is queued."""
-        if self.closed or not self.local_open:
-            return
-        if self.queue:
-            self.queue.append((b"", 0, None, True))
-        else:
-            self._write(b"", True)
-
     def send_headers(self, headers: Headers, *, end: bool) -> None:
         """A header block; trailers (end) wait for the queue."""
         if self.closed or not self.local_open:
@@ -277,8 +274,7 @@ class Conn(asyncio.Protocol):
         self.preface = not self.client_side  # a server waits for the client's preface
         self.closed = False
         self.goaway_sent = False
-        self.peer_goaway: int | None = None  # last stream id of the peer's GOAWAY
-        self.continuing: tuple[Stream | None, int, int, list[bytes]] | None = None
+        self.continuing: tuple[int, int, list[bytes]] | None = None  # a header block's sid, flags, parts so far
         self.last_peer_sid = 0
         self.held = 0  # bytes the peer sent that are not given back yet (its window's use)
 
@@ -416,8 +412,7 @@ class Conn(asyncio.Protocol):
             elif kind == GOAWAY:
                 if len(payload) >= 8:
                     last, code = _GOAWAY.unpack_from(payload)
-                    self.peer_goaway = last & 0x7FFFFFFF
-                    self.on_goaway(self.peer_goaway, code)
+                    self.on_goaway(last & 0x7FFFFFFF, code)
             elif kind == PUSH_PROMISE:
                 raise ConnectionError_(PROTOCOL_ERROR, "push is disabled")
             # PRIORITY and unknown frame types are ignored (RFC 9113 section 4.1, 5.5)
@@ -429,8 +424,7 @@ class Conn(asyncio.Protocol):
         if self.held > CONN_WINDOW:
             raise ConnectionError_(FLOW_CONTROL_ERROR, "more data than the window allows")
         if flags & PADDED:
-            pad = payload[0] if payload else 0
-            payload = payload[1:len(payload) - pad]
+            payload = _unpadded(payload)
         stream = self.streams.get(sid)
         end = bool(flags & END_STREAM)
         if stream is None or not stream.recv_open:
@@ -458,21 +452,20 @@ class Conn(asyncio.Protocol):
 
     def _headers(self, sid: int, flags: int, payload: bytes) -> None:
         if flags & PADDED:
-            pad = payload[0] if payload else 0
-            payload = payload[1:len(payload) - pad]
+            payload = _unpadded(payload)
         if flags & PRIORITY_FLAG:
             payload = payload[5:]
         if flags & END_HEADERS:
             self._block(sid, flags, payload)
         else:
-            self.continuing = (None, sid, flags, [payload])
+            self.continuing = (sid, flags, [payload])
 
     def _continuation(self, sid: int, flags: int, payload: bytes) -> None:
-        if self.continuing is None or self.continuing[1] != sid:
+        if self.continuing is None or self.continuing[0] != sid:
             raise ConnectionError_(PROTOCOL_ERROR, "CONTINUATION out of place")
-        self.continuing[3].append(payload)
+        _, first, parts = self.continuing
+        parts.append(payload)
         if flags & END_HEADERS:
-            _, _, first, parts = self.continuing
             self.continuing = None
             self._block(sid, first, b"".join(parts))
 
