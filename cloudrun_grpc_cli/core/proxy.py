@@ -661,8 +661,7 @@ class Proxy:
             self.cancelled_at_stop += 1
             link.respond(14, message)  # as gRPC's own servers stop: the client may retry
         flush_all()
-        for down in list(self._downs):
-            down.goaway(NO_ERROR)
+        for down in list(self._downs):  # each had its GOAWAY above
             if down.transport is not None:
                 down.transport.close()
         for server in self._servers:
@@ -721,11 +720,8 @@ class Proxy:
         if link.finished:
             return
         out, deadline, capped = self._request(link, headers, auth)
-        if self._retries or link.replay is not None:
-            link.request = headers
+        link.request = headers  # kept for a retry
         link.connect(up, out, end=not link.down.recv_open)
-        if link.up is not None:
-            link.up.limit = self._limit
         if capped and deadline is not None:
             loop = asyncio.get_running_loop()
             link.timer = loop.call_later(deadline, self._expire, link)
@@ -753,13 +749,8 @@ class Proxy:
         link.timeout = timeout
         out: Headers = [(b":method", b"POST"), (b":scheme", self._scheme), (b":path", path),
                         (b":authority", self._authority)]
-        cap = self.settings.channel.timeout
-        deadline = timeout if timeout is not None and timeout <= _LONGEST_DEADLINE else None
-        capped = cap is not None and (deadline is None or cap < deadline)
-        if capped:
-            deadline = cap
-        if deadline is not None:
-            deadline -= time.monotonic() - link.start  # a retry carries what is left
+        deadline, capped = self._deadline(link)
+        if deadline is not None:  # what is left of it (a retry comes later)
             out.append((b"grpc-timeout", grpc_timeout(max(deadline, 0.001))))
         out.extend(sent)
         out.extend(self._user_headers)
@@ -787,7 +778,7 @@ class Proxy:
                 return False
             link.attempts += 1
             delay = random.uniform(0, min(RETRY_BACKOFF * 2 ** (link.attempts - 1), RETRY_BACKOFF_MAX))
-        left = self._left(link)
+        left, _ = self._deadline(link)
         if left is not None and left <= delay:
             return False
         link.up = None
@@ -795,11 +786,15 @@ class Proxy:
         link.retrying = handle
         return True
 
-    def _left(self, link: Link) -> float | None:
+    def _deadline(self, link: Link) -> tuple[float | None, bool]:
+        """Seconds left of the call's deadline (None: none): the client's, capped by
+        --timeout; and whether --timeout's is the one that holds. A client's deadline
+        of years counts as none."""
         cap = self.settings.channel.timeout
         given = link.timeout if link.timeout is not None and link.timeout <= _LONGEST_DEADLINE else None
-        limit = given if cap is None else cap if given is None else min(cap, given)
-        return None if limit is None else limit - (time.monotonic() - link.start)
+        capped = cap is not None and (given is None or cap < given)
+        limit = cap if capped else given
+        return (None if limit is None else limit - (time.monotonic() - link.start)), capped
 
     def _again(self, link: Link) -> None:
         link.retrying = None
@@ -813,8 +808,6 @@ class Proxy:
             return
         out, _, _ = self._request(link, link.request, auth)
         link.replay_on(up, out)
-        if link.up is not None:
-            link.up.limit = self._limit
 
     def _expire(self, link: Link) -> None:
         link.expire()

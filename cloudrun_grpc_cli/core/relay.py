@@ -155,15 +155,21 @@ class Link:
 
     # --- set up by the router ---
 
+    def _open(self, conn: Upstream, headers: Headers, end: bool) -> Stream:
+        """A new upstream stream for the call, its headers sent (END_STREAM with them: end)."""
+        up = conn.open_stream(self)
+        up.limit = self.down.limit
+        self.up = up
+        self.sent = headers
+        conn.send_headers(up, headers, end=end)
+        return up
+
     def connect(self, conn: Upstream, headers: Headers, end: bool) -> None:
         """Open the upstream stream with headers; what the client sent meanwhile follows."""
         if self.finished:
             return
-        up = conn.open_stream(self)
-        self.up = up
-        self.sent = headers
         pending, self.pending = self.pending, None
-        conn.send_headers(up, headers, end=end and not pending)  # else END_STREAM comes with the data
+        self._open(conn, headers, end and not pending)  # else END_STREAM comes with the data
         for data, flow, fin in pending or ():
             self.data(self.down, data, flow, fin)
 
@@ -171,11 +177,8 @@ class Link:
         """The request again, on a new upstream stream (a retry: the client's side ended)."""
         if self.finished:
             return
-        up = conn.open_stream(self)
-        self.up = up
-        self.sent = headers
         chunks = self.replay or []
-        conn.send_headers(up, headers, end=not chunks)
+        up = self._open(conn, headers, not chunks)
         for data, end in chunks:
             up.send_data(data, 0, None, end)
 
