@@ -185,6 +185,25 @@ def test_the_upstream_connection_goes_through_an_egress_proxy(tmp_path: Path) ->
         assert egress.log[1].bytes_up > 0 and egress.log[1].bytes_down > 0
 
 
+def test_insecure_through_an_egress_proxy_fetches_the_certificate_once_through_it(tmp_path: Path) -> None:
+    """--insecure --proxy: the server's certificate is fetched through the tunnel too (it
+    went direct before), once for the start-up check and the relay: three CONNECTs in
+    all (the certificate, the check's channel, the relay's connection)."""
+    certs = make_certs(tmp_path / "tls", ("svc.example",), self_signed=True)
+    with plain(tls=certs) as up, connect_proxy() as egress:
+        wire = Cuttable(up.port)  # counts the connections the service gets
+        try:
+            target = f"localhost:{wire.address.rsplit(':', 1)[1]}"
+            args = ("--insecure", "--no-auth", "--proxy", egress.url, "--port", "0")
+            with ProxyProcess(target, *args, home=tmp_path) as proxy:
+                assert proxy.first_line.startswith("listening on "), proxy.stderr
+                assert echo(proxy.address, b"pinned") == b"pinned"
+            assert egress.methods() == [("CONNECT", target)] * 3
+            assert len(wire.open) == 2 * 3  # no connection of its own beside the tunnels
+        finally:
+            wire.close()
+
+
 class Cuttable:
     """A TCP forwarder on 127.0.0.1 whose connections can be cut at once."""
 

@@ -214,11 +214,13 @@ def crgrpc_version() -> str:
 
 
 def dial_parts(
-    target: Target, settings: ChannelSettings, proxy: egress.Proxy | None = None
+    target: Target, settings: ChannelSettings, proxy: egress.Proxy | None = None,
+    pinned: bytes | None = None,
 ) -> tuple[grpc.ChannelCredentials | None, list[tuple[str, Any]]]:
     """What every channel to target is dialed with, sync or asyncio: the TLS
     credentials (None for plaintext) and the channel options, with the rules of
-    --cacert, --cert/--key, --insecure and --authority."""
+    --cacert, --cert/--key, --insecure and --authority. `pinned`: the server's
+    certificate for --insecure, when the caller fetched it already."""
     s = settings
     opts = channel_options(target, s)
     if not target.tls:
@@ -229,7 +231,7 @@ def dial_parts(
     if (key is None) != (chain is None):
         raise UsageError("--cert and --key go together", "give both for mutual TLS")
     if s.insecure:
-        root = fetch_server_certificate(target, s.connect_timeout, proxy)
+        root = pinned or fetch_server_certificate(target, s.connect_timeout, proxy)
         name = certificate_name(root)
         if name and not s.authority:
             opts.append(("grpc.ssl_target_name_override", name))

@@ -496,8 +496,14 @@ class Proxy:
     async def _check(self) -> None:
         """The first connection as `call` makes it, with gRPC's words for a failure
         (exit 4 on the first failure unless --retries, or after --connect-timeout);
-        the relay's TLS settings are made from the same options."""
-        creds, opts = dial_parts(self.target, self.settings.channel)
+        the relay's TLS settings are made from the same options. With --insecure the
+        server's certificate is fetched once, through the egress proxy if any, for both."""
+        s = self.settings.channel
+        self._egress, _ = channel_proxy(self.target, s)
+        pinned = None
+        if self.target.tls and s.insecure:
+            pinned = fetch_server_certificate(self.target, s.connect_timeout, self._egress)
+        creds, opts = dial_parts(self.target, s, self._egress, pinned)
         channel = (
             aio.insecure_channel(self.target.address, options=opts)
             if creds is None
@@ -507,17 +513,15 @@ class Proxy:
             await self._connect(channel)
         finally:
             await channel.close(None)
-        self._egress, _ = channel_proxy(self.target, self.settings.channel)
         if self.target.tls:
-            self._tls, self._server_name = self._tls_context()
+            self._tls, self._server_name = self._tls_context(pinned)
 
-    def _tls_context(self) -> tuple[ssl.SSLContext, str | None]:
+    def _tls_context(self, pinned: bytes | None) -> tuple[ssl.SSLContext, str | None]:
         s = self.settings.channel
         name: str | None = self.target.host or None
-        if s.insecure:
-            root = fetch_server_certificate(self.target, s.connect_timeout, self._egress)
-            ctx = ssl.create_default_context(cadata=root.decode())
-            name = certificate_name(root) or name
+        if pinned is not None:  # --insecure: exactly the certificate the server showed
+            ctx = ssl.create_default_context(cadata=pinned.decode())
+            name = certificate_name(pinned) or name
         else:
             ctx = ssl.create_default_context(cafile=str(s.cacert) if s.cacert else None)
         if s.authority:
