@@ -185,18 +185,6 @@ def listen_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _bind_failure(host: str, port: int) -> str:
-    """Why host:port cannot be bound, in the system's words (asked after gRPC failed)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        for family, kind, proto, _, addr in infos:
-            with socket.socket(family, kind, proto) as s:
-                s.bind(addr)
-    except OSError as e:
-        return (e.strerror or str(e)).lower()
-    return "gRPC could not bind it"
-
-
 # --- tokens ----------------------------------------------------------------------------------
 
 
