@@ -253,11 +253,9 @@ class TokenKeeper:
         """The auth header's value for a call (None: no token is sent). Never waits
         while the token is valid; without one, waits for one shared attempt, at
         most one a second, then raises NoToken."""
-        if self.provider is None:
-            return None
-        token = self._token
-        if token is not None and self.usable(token):
-            return self._value
+        at_once = self.now()
+        if at_once is not WAIT:
+            return at_once  # type: ignore[no-any-return]
         if self._attempt is None and time.monotonic() - self._last_attempt >= RETRY_MIN:
             self._begin_attempt()
         if self._attempt is not None:
