@@ -711,7 +711,7 @@ class Proxy:
             return
         out, deadline, capped = self._request(link, headers, auth)
         link.request = headers  # kept for a retry
-        link.connect(up, out, end=not link.down.recv_open)
+        link.connect(up, out)
         if capped and deadline is not None:
             loop = asyncio.get_running_loop()
             link.timer = loop.call_later(deadline, self._expire, link)

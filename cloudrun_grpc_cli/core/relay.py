@@ -164,12 +164,13 @@ class Link:
         conn.send_headers(up, headers, end=end)
         return up
 
-    def connect(self, conn: Upstream, headers: Headers, end: bool) -> None:
+    def connect(self, conn: Upstream, headers: Headers) -> None:
         """Open the upstream stream with headers; what the client sent meanwhile follows."""
         if self.finished:
             return
         pending, self.pending = self.pending, None
-        self._open(conn, headers, end and not pending)  # else END_STREAM comes with the data
+        # END_STREAM with the headers when the client's came with its; else with the data
+        self._open(conn, headers, not self.down.recv_open and not pending)
         for data, flow, fin in pending or ():
             self.data(self.down, data, flow, fin)
 
