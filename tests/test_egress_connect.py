@@ -435,3 +435,42 @@ def test_a_proxy_carries_an_https_request_that_succeeds(
     verification = json.loads(r.stdout)["verification"]
     assert verification["ok"] is True
     assert verification["checks"][0] == {"check": "signature", "ok": True, "detail": "RS256, kid issuer-key-1"}
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"HTTP/1.1 200 Connection established\r\n\r\nSERVER SPEAKS FIRST"],
+    [b"HTTP/1.1 200 OK\r\nVia: x\r\n\r", b"\nSERVER SPEAKS FIRST"],
+])
+def test_a_tunnel_keeps_what_the_server_sent_with_the_proxys_answer(pieces: list[bytes]) -> None:
+    """An HTTP/2 server speaks first: its bytes can arrive in the same segment as the
+    proxy's 200 (or the answer's end in the next one). The tunnel hands them all on."""
+    import threading
+    import time
+
+    from cloudrun_grpc_cli.core import egress
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            for piece in pieces:
+                conn.sendall(piece)
+                time.sleep(0.05)
+            time.sleep(1)
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        proxy = egress.parse_proxy(f"http://127.0.0.1:{listener.getsockname()[1]}")
+        with egress.connect("svc.example", 443, proxy, 5) as sock:
+            got = b""
+            while len(got) < len(b"SERVER SPEAKS FIRST"):
+                chunk = sock.recv(100)
+                assert chunk, got
+                got += chunk
+        assert got == b"SERVER SPEAKS FIRST"
+    finally:
+        listener.close()

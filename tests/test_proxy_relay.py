@@ -180,6 +180,7 @@ def test_the_upstream_connection_goes_through_an_egress_proxy(tmp_path: Path) ->
     with plain() as up, connect_proxy() as egress:
         target = f"localhost:{up.port}"
         with ProxyProcess(target, "--plaintext", "--proxy", egress.url, "--port", "0", home=tmp_path) as proxy:
+            assert proxy.first_line.startswith("listening on "), proxy.stderr
             assert echo(proxy.address, b"through the tunnel") == b"through the tunnel"
         assert egress.methods() == [("CONNECT", target), ("CONNECT", target)]
         assert egress.log[1].bytes_up > 0 and egress.log[1].bytes_down > 0

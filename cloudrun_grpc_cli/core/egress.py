@@ -364,13 +364,15 @@ def connect(host: str, port: int, proxy: Proxy | None, timeout: float) -> Any:
     try:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         answer = b""
-        while b"\r\n\r\n" not in answer:
-            chunk = sock.recv(4096)
+        while b"\r\n\r\n" not in answer and len(answer) <= 65536:
+            # Peek, then take no more than the answer: what follows it in the same
+            # segment is the server's (an HTTP/2 server speaks first) and stays unread.
+            chunk = sock.recv(4096, socket.MSG_PEEK)
             if not chunk:
                 break
-            answer += chunk
-            if len(answer) > 65536:
-                break
+            end = (answer[-3:] + chunk).find(b"\r\n\r\n")
+            take = len(chunk) if end < 0 else end + 4 - len(answer[-3:])
+            answer += sock.recv(take)
     except OSError as exc:
         sock.close()
         raise proxy_refused(proxy, destination, str(exc) or type(exc).__name__) from None
