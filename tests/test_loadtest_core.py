@@ -11,14 +11,17 @@ import time
 import pytest
 from hdrh.histogram import HdrHistogram
 
+from cloudrun_grpc_cli.core import aioloop
 from cloudrun_grpc_cli.core.auth.policy import AuthPlan
 from cloudrun_grpc_cli.core.auth.token import IdToken, MintingProvider, StaticProvider
 from cloudrun_grpc_cli.core.load.histogram import Latencies, bucket_bounds
 from cloudrun_grpc_cli.core.load.report import ErrorRateExceeded, Report, check_error_rate
 from cloudrun_grpc_cli.core.load.spec import LoadSpec, Share, Warmup, parse_warmup, split
 from cloudrun_grpc_cli.core.load.tokens import TokenFeed
-from cloudrun_grpc_cli.core.load.worker import WorkerResult
+from cloudrun_grpc_cli.core.load.worker import Job, WorkerResult, _Run, _wait_until
+from cloudrun_grpc_cli.core.target import parse_target
 from cloudrun_grpc_cli.errors import UsageError
+from cloudrun_grpc_cli.settings import Settings
 from tests.support.issuer import Issuer
 
 # --- shares -----------------------------------------------------------------------------------
@@ -194,3 +197,45 @@ def test_a_static_token_is_not_refreshed() -> None:
     feed = TokenFeed(AuthPlan(StaticProvider(token), "authorization", "https://x")).start()
     assert not feed.refreshing and feed._thread is None
     feed.stop()
+
+
+# --- the start of a run -----------------------------------------------------------------------
+
+
+def _job(total: int, warmup: Warmup = Warmup()) -> Job:
+    share = split(LoadSpec(total=total, concurrency=1, warmup=warmup))[0]
+    return Job(parse_target("localhost:1"), Settings(), "/echo.EchoServer/SayHello", "unary", (b"",), share,
+               duration=None, warmup_seconds=warmup.seconds, rate=None, grace=1.0)
+
+
+def test_a_ticket_taken_a_hair_before_the_start_is_measured_not_a_warmup() -> None:
+    # uvloop's sleep may end 1 ms early, so a lane can take its first ticket just
+    # before the start. With no warmup it is one of the --total, not an extra
+    # request (`-n 30` once sent 31).
+    run = _Run(_job(3), feed=None, start=time.monotonic() + 0.5)  # type: ignore[arg-type]
+    tickets = [run.take() for _ in range(4)]
+    assert [t[1] for t in tickets if t is not None] == [True, True, True]
+    assert tickets[3] is None
+    assert (run.issued, run.m_issued) == (3, 3)
+
+
+def test_a_warmup_by_requests_still_comes_first() -> None:
+    run = _Run(_job(2, Warmup(requests=2)), feed=None, start=time.monotonic() + 0.5)  # type: ignore[arg-type]
+    tickets = [run.take() for _ in range(5)]
+    assert [t[1] for t in tickets if t is not None] == [False, False, True, True]
+    assert tickets[4] is None
+
+
+def test_waiting_for_the_start_never_ends_early_on_the_runs_event_loop() -> None:
+    # The workers' loop is uvloop, whose timers keep milliseconds: a bare
+    # asyncio.sleep(t - now) ends before t about one time in four.
+    async def lateness() -> list[float]:
+        out = []
+        for i in range(200):
+            t = time.monotonic() + 0.001 + (i % 17) / 1000
+            await _wait_until(t)
+            out.append(time.monotonic() - t)
+        return out
+
+    late = aioloop.run(lateness())
+    assert min(late) >= 0
