@@ -45,3 +45,31 @@ def serve_http(
 def stop_http(server: ThreadingHTTPServer) -> None:
     server.shutdown()
     server.server_close()
+
+
+class LocalHttp:
+    """A stand-in's server: `_serve` starts it, `stop` ends it; on 127.0.0.1 at
+    .port, .url (http://127.0.0.1:PORT) and .host (127.0.0.1:PORT)."""
+
+    _server: ThreadingHTTPServer | None = None
+
+    def _serve(self, handle: Handle, **options: Any) -> None:
+        self._server = serve_http(handle, **options)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            stop_http(self._server)
+            self._server = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"

@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from cryptography.x509.oid import NameOID
 from google.auth import crypt
 from google.auth import jwt as gjwt
 
-from .httpserver import serve_http, stop_http
+from .httpserver import LocalHttp
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 # google-auth puts this in every assertion's aud, whatever the key's token_uri
@@ -153,7 +153,7 @@ _Answer = tuple[int, Any, str, "dict[str, str]"]
 
 
 @dataclass
-class Issuer:
+class Issuer(LocalHttp):
     """Start with .start(); .url is http://127.0.0.1:PORT. Subclasses add routes via _route."""
 
     lifetime: int = 3600
@@ -166,31 +166,12 @@ class Issuer:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> Issuer:
-        self._server = serve_http(self._handle)
+        self._serve(self._handle)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            stop_http(self._server)
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def token_uri(self) -> str:

@@ -22,10 +22,10 @@ import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from .httpserver import serve_http, stop_http
+from .httpserver import LocalHttp
 from .issuer import Recorded
 
 
@@ -92,7 +92,7 @@ def invoker_policy(*members: str, role: str = "roles/run.invoker") -> dict[str, 
 
 
 @dataclass
-class RunApi:
+class RunApi(LocalHttp):
     """Start with .start(); .url is http://127.0.0.1:PORT (pass it as --run-api)."""
 
     access_tokens: Mapping[str, str]  # token → principal: the issuer's
@@ -106,7 +106,6 @@ class RunApi:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     def add(self, service: dict[str, Any], policy: dict[str, Any] | None = None) -> dict[str, Any]:
         self.services[service["name"]] = service
@@ -117,18 +116,8 @@ class RunApi:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> RunApi:
-        self._server = serve_http(lambda request, _: self._handle(request), methods=("GET",))
+        self._serve(lambda request, _: self._handle(request), methods=("GET",))
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            stop_http(self._server)
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def count(self, suffix: str = "") -> int:
         with self._lock:

@@ -29,10 +29,10 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from cloudrun_grpc_cli.demo.httpserver import serve_http, stop_http
+from cloudrun_grpc_cli.demo.httpserver import LocalHttp
 
 
 @dataclass
@@ -136,7 +136,7 @@ def metadata_server(identity: Behaviour, email: str = "default-sa@test-project.i
     return behave
 
 
-class HostileHttp:
+class HostileHttp(LocalHttp):
     """Start with .start() or `with HostileHttp(behaviour) as h:`; .url is http://127.0.0.1:PORT."""
 
     def __init__(self, behaviour: Behaviour, *, ping: bool = True) -> None:
@@ -145,7 +145,6 @@ class HostileHttp:
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._release = threading.Event()  # lets hanging handlers go at stop()
-        self._server: ThreadingHTTPServer | None = None
 
     def __enter__(self) -> HostileHttp:
         return self.start()
@@ -154,27 +153,12 @@ class HostileHttp:
         self.stop()
 
     def start(self) -> HostileHttp:
-        self._server = serve_http(self._handle, protocol="HTTP/1.1")
+        self._serve(self._handle, protocol="HTTP/1.1")
         return self
 
     def stop(self) -> None:
         self._release.set()
-        if self._server is not None:
-            stop_http(self._server)
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        super().stop()
 
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         url = urllib.parse.urlsplit(h.path)
