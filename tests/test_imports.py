@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .support.issuer import Issuer
+from .support.issuer import Issuer, issuer_fixture  # noqa: F401
 from .support.servers import CertFiles, echo_server, make_certs
 
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s*(\S+)\s*$")
@@ -126,15 +126,6 @@ def test_a_call_that_sends_no_token_loads_no_token_machinery(plain_server: str, 
 
 
 # --- a cached token: no google-auth, no request ------------------------------------------
-
-
-@pytest.fixture
-def issuer() -> Iterator[Issuer]:
-    server = Issuer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

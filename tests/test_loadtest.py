@@ -22,7 +22,7 @@ import grpc
 import pytest
 
 from tests.support.cli import Result, run
-from tests.support.issuer import Issuer
+from tests.support.issuer import Issuer, issuer_fixture  # noqa: F401
 from tests.support.load import (
     Arrivals,
     FailPattern,
@@ -41,15 +41,6 @@ LATENCY_KEYS = ["min", "mean", "p50", "p90", "p95", "p99", "max"]
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
     return make_certs(tmp_path_factory.mktemp("load-tls"))
-
-
-@pytest.fixture
-def issuer() -> Iterator[Issuer]:
-    server = Issuer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -13,12 +13,11 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.issuer import Issuer
+from tests.support.issuer import Issuer, issuer_fixture  # noqa: F401
 from tests.support.load import Guarded, PeerRecorder, guarded_echo
 from tests.support.tls import CertFiles, make_certs
 
@@ -68,15 +67,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
     return make_certs(tmp_path_factory.mktemp("locust-tls"))
-
-
-@pytest.fixture
-def issuer() -> Iterator[Issuer]:
-    server = Issuer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _locust(*args: str, cwd: Path) -> subprocess.Popen[bytes]:

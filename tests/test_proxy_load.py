@@ -32,9 +32,8 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[Issuer]:
-    server = Issuer().start()
-    yield server
-    server.stop()
+    with Issuer() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import ssl
 import threading
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 Handle = Callable[[BaseHTTPRequestHandler, str], None]
 
@@ -47,11 +47,23 @@ def stop_http(server: ThreadingHTTPServer) -> None:
     server.server_close()
 
 
+_L = TypeVar("_L", bound="LocalHttp")
+
+
 class LocalHttp:
-    """A stand-in's server: `_serve` starts it, `stop` ends it; on 127.0.0.1 at
-    .port, .url (http://127.0.0.1:PORT) and .host (127.0.0.1:PORT)."""
+    """A stand-in's server: `start` (by `_serve`) runs it, `stop` ends it, `with`
+    does both; on 127.0.0.1 at .port, .url (http://127.0.0.1:PORT) and .host."""
 
     _server: ThreadingHTTPServer | None = None
+
+    def start(self: _L) -> _L:
+        raise NotImplementedError
+
+    def __enter__(self: _L) -> _L:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _serve(self, handle: Handle, **options: Any) -> None:
         self._server = serve_http(handle, **options)

@@ -146,12 +146,6 @@ class HostileHttp(LocalHttp):
         self._lock = threading.Lock()
         self._release = threading.Event()  # lets hanging handlers go at stop()
 
-    def __enter__(self) -> HostileHttp:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def start(self) -> HostileHttp:
         self._serve(self._handle, protocol="HTTP/1.1")
         return self

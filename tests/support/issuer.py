@@ -334,8 +334,5 @@ class Issuer(demo.Issuer):
 @pytest.fixture(name="issuer")
 def issuer_fixture() -> Iterator[Issuer]:
     """A running Issuer (import `issuer_fixture` to use the `issuer` fixture)."""
-    server = Issuer().start()
-    try:
+    with Issuer() as server:
         yield server
-    finally:
-        server.stop()

@@ -385,11 +385,8 @@ def proxy_certs_fixture(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
 @pytest.fixture(name="issuer", scope="module")
 def proxy_issuer_fixture() -> Iterator[Issuer]:
     """One local token issuer for the module."""
-    server = Issuer().start()
-    try:
+    with Issuer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(name="up", scope="module")
