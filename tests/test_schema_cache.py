@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import descriptor_pb2
 
 from cloudrun_grpc_cli.core.schema import (
-    cached_reflection_source,
+    CachedReflectionSource,
     read_cached_methods,
     read_cached_services,
     resolve_method,
@@ -34,7 +34,7 @@ def server() -> Iterator[ReflectionServer]:
 
 
 def cached(server: ReflectionServer, key: str = KEY, **kwargs: object) -> object:
-    return cached_reflection_source(
+    return CachedReflectionSource(
         server.channel(),
         metadata=list,
         timeout=10,

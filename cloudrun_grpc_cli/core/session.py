@@ -155,10 +155,10 @@ def open_schema(session: Session, *, fresh: bool = False) -> SchemaSource:
         from .schema import protoset_source
 
         return protoset_source(list(s.protosets))
-    from .schema import cached_reflection_source  # protoc's and protosets' modules stay unloaded
+    from .schema import CachedReflectionSource  # protoc's and protosets' modules stay unloaded
 
     session.conn.wait_connected()
-    return cached_reflection_source(
+    return CachedReflectionSource(
         session.conn.channel,
         metadata=session.conn.metadata,
         timeout=session.settings.channel.reflection_timeout,

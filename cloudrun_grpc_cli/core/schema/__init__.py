@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 # never loads protoset/.proto handling or the proto-text renderer.
 _WHERE = {
     "CachedReflectionSource": "cache",
-    "cached_reflection_source": "cache",
     "read_cached_methods": "cache",
     "read_cached_services": "cache",
     "read_cached_symbols": "cache",
@@ -41,7 +40,6 @@ _WHERE = {
 if TYPE_CHECKING:
     from .cache import (
         CachedReflectionSource,
-        cached_reflection_source,
         read_cached_methods,
         read_cached_services,
         read_cached_symbols,
@@ -78,7 +76,6 @@ __all__ = [
     "SchemaNotFound",
     "SchemaSource",
     "Symbol",
-    "cached_reflection_source",
     "describable_names",
     "method_kind",
     "method_name",

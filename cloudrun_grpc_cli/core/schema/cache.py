@@ -167,7 +167,9 @@ def _pool_source(entry: CacheEntry) -> PoolSource | None:
 
 
 class CachedReflectionSource:
-    """Reflection behind the schema cache: fresh cached data first, the server on a miss."""
+    """Reflection behind the schema cache: fresh cached data first, the server on a
+    miss (see the module docstring). cache_dir: the crgrpc cache directory (entries
+    under cache_dir/schema/); default cache_root()."""
 
     def __init__(
         self,
@@ -278,31 +280,3 @@ def _has_service(source: PoolSource, name: str) -> bool:
     except SchemaError:
         return False
     return True
-
-
-def cached_reflection_source(
-    channel: grpc.Channel,
-    *,
-    metadata: Metadata,
-    timeout: float,
-    address: str,
-    cache_key: str,
-    ttl: float = DEFAULT_TTL,
-    enabled: bool = True,
-    cache_dir: Path | None = None,
-) -> CachedReflectionSource:
-    """A reflection source that serves a fresh cache entry first (see module docstring).
-
-    cache_dir: the crgrpc cache directory (entries under cache_dir/schema/); default
-    cache_root().
-    """
-    return CachedReflectionSource(
-        channel,
-        metadata=metadata,
-        timeout=timeout,
-        address=address,
-        cache_key=cache_key,
-        ttl=ttl,
-        enabled=enabled,
-        cache_dir=cache_dir,
-    )
