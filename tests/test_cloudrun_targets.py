@@ -30,6 +30,7 @@ from tests.support.issuer import (  # noqa: F401
     issuer_fixture,
 )
 from tests.support.oracle import bearer, google_verified
+from tests.support.proxy import ProxyProcess
 from tests.support.runapi import (  # noqa: F401
     PROJECT,
     REGION,
@@ -453,6 +454,38 @@ def test_token_print_and_show(cloud_run: CloudRun) -> None:
     s = run("token", "show", RUN, "--key-file", str(cloud_run.key), "--run-api", cloud_run.api.url, "-o", "json")
     assert (s.code, s.json["audience"], s.json["email"]) == (0, cloud_run.uri, KEY_SA)
     assert cloud_run.api.count() == 1
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_bench(cloud_run: CloudRun, workers: str) -> None:
+    # Two workers are spawned processes: they get the resolved service, and ask
+    # the Admin API nothing themselves.
+    r = run("bench", RUN, "SayHello", "-d", DATA, "-n", "20", "--workers", workers, "-o", "json", *cloud_run.args())
+    assert (r.code, r.stderr) == (0, ""), r
+    assert (r.json["method"], r.json["total"], r.json["ok"], r.json["status"]) == (
+        "echo.EchoServer/SayHello", 20, 20, {"OK": 20}
+    )
+    calls = cloud_run.recorder.headers_for("/SayHello")
+    assert len(calls) == 20
+    (token,) = {bearer(md.get("authorization")) for md in calls}  # the workers share the token cache
+    claims = google_verified(token, audience=cloud_run.uri, certs_url=cloud_run.issuer.certs_url)
+    assert claims["email"] == KEY_SA
+    assert cloud_run.admin_requests() == [(GET, KEY_SA)]
+
+
+def test_proxy(cloud_run: CloudRun, tmp_path: Path) -> None:
+    # The proxy resolves the service once, at start, and relays to its URL with
+    # ID tokens for it; the client brings no credentials.
+    with ProxyProcess(RUN, *cloud_run.args(), "--port", "0", "-o", "json", home=tmp_path) as p:
+        r = run("call", "--plaintext", p.address, "SayHello", "-d", DATA)
+        assert (r.code, r.stdout, r.stderr) == (0, json.dumps(HELLO, separators=(",", ":")) + "\n", ""), p.stderr
+        assert p.stop() == 0
+    listening = p.events("listening")[0]
+    assert (listening["target"], listening["tls"]) == (f"localhost:{cloud_run.port}", True)
+    (md,) = cloud_run.recorder.headers_for("/SayHello")
+    claims = google_verified(bearer(md.get("authorization")), audience=cloud_run.uri, certs_url=cloud_run.issuer.certs_url)
+    assert claims["email"] == KEY_SA
+    assert cloud_run.admin_requests() == [(GET, KEY_SA)]
 
 
 def test_config_show_names_the_run_target() -> None:

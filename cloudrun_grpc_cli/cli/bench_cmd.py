@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
 
 @bench_options
 def bench_cmd(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, a named target, or https://host/pkg.Service/Method.")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, run://[[PROJECT/]REGION/]SERVICE, a named target, or https://host/pkg.Service/Method.")],
     method: Annotated[Optional[str], typer.Argument(metavar="METHOD", autocompletion=complete_method, help="pkg.Service/Method, pkg.Service.Method, or a unique Method.")] = None,
     *,
     data: Optional[str],

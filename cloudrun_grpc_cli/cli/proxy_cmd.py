@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 @with_options(*PROXY_OPTION_NAMES, helps={"output": MODES_PROXY, "verbose": VERBOSE_PROXY})
 def proxy_cmd(
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path or a named target, as for call.")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="host[:port], https://host, http://host:port, unix:///path, run://[[PROJECT/]REGION/]SERVICE or a named target, as for call.")],
     *,
     port: int,
     bind: Optional[str],
