@@ -211,3 +211,77 @@ def test_reflection_call_status_maps_to_64_plus_n() -> None:
         assert "no invoker role" in str(info.value)
     finally:
         srv.stop()
+
+
+class StreamEnds(grpc.ServerInterceptor):  # type: ignore[misc]
+    """How each reflection stream ended, as the server saw it: True when the RPC was
+    still active as its handler returned (the client half-closed), False when the
+    client had cancelled it."""
+
+    def __init__(self, linger: float = 0) -> None:
+        self.ends: list[bool] = []
+        self.linger = linger  # seconds the handler keeps the stream open after its answers
+
+    def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
+        handler = continuation(details)
+        if handler is None or "ServerReflection" not in details.method:
+            return handler
+        inner = handler.stream_stream
+
+        def stream(requests, context):  # type: ignore[no-untyped-def]
+            try:
+                yield from inner(requests, context)
+                end = time.monotonic() + self.linger
+                while context.is_active() and time.monotonic() < end:
+                    time.sleep(0.01)
+            finally:
+                self.ends.append(context.is_active())
+
+        return grpc.stream_stream_rpc_method_handler(
+            stream, handler.request_deserializer, handler.response_serializer
+        )
+
+
+def test_a_call_ends_its_reflection_streams_without_cancelling_them() -> None:
+    # Half-closed, a served stream ends with the server's OK while the call goes on;
+    # a cancel would show as a CANCELLED call in a server's, a front end's or
+    # crgrpc proxy's log for every reflection stream.
+    from tests.support.cli import run
+    from tests.support.servers import echo_server
+
+    ends = StreamEnds()
+    with echo_server(interceptors=(ends,)) as srv:
+        r = run("call", "--plaintext", f"127.0.0.1:{srv.port}", "SayHello", "-d", '{"name": "x"}')
+        assert (r.code, r.stdout, r.stderr) == (0, '{"message":"Hello x from K_REVISION local"}\n', "")
+        deadline = time.monotonic() + 5
+        while len(ends.ends) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    # v1 (UNIMPLEMENTED here, no handler) is not seen; v1alpha's list and file streams are.
+    assert ends.ends and all(ends.ends), ends.ends
+
+
+def test_list_waits_for_the_servers_end_of_its_stream_but_not_for_long() -> None:
+    from tests.support.cli import run
+    from tests.support.servers import echo_server
+
+    ends = StreamEnds()
+    with echo_server(interceptors=(ends,)) as srv:
+        r = run("list", "--plaintext", f"127.0.0.1:{srv.port}")
+        assert (r.code, r.stderr) == (0, "")
+        assert r.lines == [{"service": "echo.EchoServer"}, {"service": "grpc.reflection.v1alpha.ServerReflection"}]
+        assert ends.ends == [True]  # ended by the server before list returned
+
+    # A server that answers but never ends the stream: list gives up waiting after
+    # half a second, cancels it, and is done.
+    stuck = StreamEnds(linger=30)
+    with echo_server(interceptors=(stuck,)) as srv:
+        start = time.monotonic()
+        r = run("list", "--plaintext", f"127.0.0.1:{srv.port}")
+        took = time.monotonic() - start
+        assert (r.code, r.stderr) == (0, "")
+        assert len(r.lines) == 2
+        assert took < 5, took
+        deadline = time.monotonic() + 5
+        while not stuck.ends and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stuck.ends == [False]  # cancelled by the client

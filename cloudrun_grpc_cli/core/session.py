@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from .cloudrun.resolve import Resolution
     from .schema import SchemaSource
 
+# How long closing waits for reflection streams that served to be ended by the
+# server (one round trip; after a call they have long ended).
+SETTLE_SECONDS = 0.5
+
 
 class Session:
     """One target's connection, token plan and schema, shared by a command's RPCs.
@@ -82,6 +86,8 @@ class Session:
         return resolve_method(self.schema(), method_text)
 
     def close(self) -> None:
+        if self._schema is not None:
+            self._schema.settle(SETTLE_SECONDS)
         self.conn.close()
 
     def __enter__(self) -> Session:

@@ -244,6 +244,9 @@ class CachedReflectionSource:
         self._live.load_services(names)
         self._store()
 
+    def settle(self, timeout: float) -> None:
+        self._live.settle(timeout)
+
     def file_descriptor_set(self) -> descriptor_pb2.FileDescriptorSet:
         if self._cached is not None:
             return self._cached.file_descriptor_set()

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
 from typing import Any, TypeAlias
 
 import grpc
@@ -107,20 +107,22 @@ class _Stream:
         self._call.add_done_callback(lambda _call: ended.set())
         return ended.wait(wait) and self._call.code() != grpc.StatusCode.OK
 
-    def close(self) -> None:
+    def close(self, *, cancel: bool = True) -> None:
+        """End the stream: half-close it, and cancel it unless it served. A served
+        stream is left for the server to end with OK while the caller goes on
+        (`settle` waits for that): a server's, a front end's or crgrpc proxy's log
+        then shows no CANCELLED call per reflection."""
         self._queue.put(None)
-        self._call.cancel()
+        if cancel:
+            self._call.cancel()
 
-    def __enter__(self) -> _Stream:
-        return self
+    def settle(self, timeout: float) -> None:
+        """Wait up to timeout for the server to end the stream, then cancel it."""
+        ended = threading.Event()
+        self._call.add_done_callback(lambda _call: ended.set())
+        if not ended.wait(max(0.0, timeout)):
+            self._call.cancel()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class ReflectionSource:
@@ -140,6 +142,7 @@ class ReflectionSource:
         register_files(self._asm.pool, self._asm.files)
         #: Total reflection requests sent (for tests and the cache's bookkeeping).
         self.requests = 0
+        self._ending: list[_Stream] = []  # served, half-closed, not yet ended by the server
 
     # -- SchemaSource ------------------------------------------------------------
 
@@ -154,10 +157,14 @@ class ReflectionSource:
     def list_services(self) -> list[str]:
         if self._services is None:
             stream, response = self._open(_REQUEST(list_services="*"))
-            with stream:
+            served = False
+            try:
                 self._services = sorted(
                     {s.name for s in self._expect(response, "list_services_response").service}
                 )
+                served = True
+            finally:
+                self._end(stream, served)
         return list(self._services)
 
     def find_service(self, name: str) -> ServiceDescriptor:
@@ -202,7 +209,20 @@ class ReflectionSource:
     def set_services(self, services: Sequence[str]) -> None:
         self._services = sorted(set(services))
 
+    def settle(self, timeout: float) -> None:
+        """Give the streams that served up to timeout in all to be ended by the server
+        (they usually are by now), then cancel what is left; before the channel closes."""
+        deadline = time.monotonic() + timeout
+        ending, self._ending = self._ending, []
+        for stream in ending:
+            stream.settle(deadline - time.monotonic())
+
     # -- protocol --------------------------------------------------------------
+
+    def _end(self, stream: _Stream, served: bool) -> None:
+        stream.close(cancel=not served)
+        if served:
+            self._ending.append(stream)
 
     def _open(self, first: Request) -> tuple[_Stream, Response]:
         """A stream with its first answer, settling the reflection version on first use."""
@@ -272,6 +292,7 @@ class ReflectionSource:
         """Fetch the files holding symbols (trying enclosing scopes), with their imports."""
         batch: dict[str, FDP] = {}
         stream: _Stream | None = None
+        served = False
         try:
             for symbol in symbols:
                 tries = [symbol]
@@ -290,6 +311,7 @@ class ReflectionSource:
                             batch.setdefault(fdp.name, fdp)
                         break
             if not batch:
+                served = True
                 return
             asked: set[str] = set()
             while True:
@@ -302,9 +324,10 @@ class ReflectionSource:
                     files = self._files(self._ask_more(stream, _REQUEST(file_by_filename=name)))
                     for fdp in files or ():
                         batch.setdefault(fdp.name, fdp)
+            served = True
         finally:
             if stream is not None:
-                stream.close()
+                self._end(stream, served)
         try:
             self._asm.add(list(batch.values()))
         except SchemaError:

@@ -55,6 +55,11 @@ class SchemaSource(Protocol):
         """Every file loaded so far with all its dependencies."""
         ...
 
+    def settle(self, timeout: float) -> None:
+        """Before the channel closes: let what the source still has open on it end
+        well, for up to timeout (reflection's half-closed streams)."""
+        ...
+
     @property
     def pool(self) -> DescriptorPool: ...
 
@@ -262,6 +267,9 @@ class PoolSource:
             candidates = all_symbol_names(self.pool, list(self._asm.files))
             raise not_found("symbol", normalize_symbol(name), candidates)
         return found
+
+    def settle(self, timeout: float) -> None:
+        """Nothing is open: the pool is local."""
 
     def file_descriptor_set(self) -> descriptor_pb2.FileDescriptorSet:
         return self._asm.file_descriptor_set()
