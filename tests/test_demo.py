@@ -56,7 +56,7 @@ def test_demo_in_process_keeps_os_environ_and_the_users_cache(
 
     assert code == 0, out.getvalue()
     assert out.getvalue().endswith("\n" + FINISHED)
-    assert out.getvalue().count("\n== ") == 11
+    assert out.getvalue().count("\n== ") == 13
     assert err.getvalue() == (
         "error: UNAUTHENTICATED: missing bearer token\nhint: no token was sent (--no-auth)\n"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -121,11 +122,22 @@ def test_demo_runs_the_walkthrough() -> None:
         assert f'"message": "Hello demo-{i} from K_REVISION local"' in out
     for i in range(1, 4):
         assert f'"message": "Msg{i} Hello demo from K_REVISION local"' in out
-    assert out.count("rpcheaderkey: val") == 5
-    assert out.count("rpctrailerkey: val") == 5
+    assert out.count("rpcheaderkey: val") == 6  # five unary calls, one through the proxy
+    assert out.count("rpctrailerkey: val") == 6
     assert "streamheaderkey: val" in out and "streamtrailerkey: val" in out
     assert out.count("authorization: Bearer <redacted>") == 2  # the two -v calls
     assert "✗ UNAUTHENTICATED (16): missing bearer token" in out
+    # bench: every request answered, with the demo's one token
+    bench = out[out.index("== Load-test it: 200 calls, 8 at a time"):out.index("== Lend the token")]
+    assert "\nok        200 (100.0%)\n" in bench and "\nerrors    0 (0.0%)\n" in bench
+    assert "\nOK  200 (100.0%)\n" in bench
+    # proxy: a call with no credentials goes through it; its log has one OK line a
+    # call, reflection's too (crgrpc ends its reflection streams without a cancel)
+    proxied = out[out.index("== Lend the token"):]
+    assert '"message": "Hello via the proxy from K_REVISION local"' in proxied
+    assert re.search(r"\n\d\d:\d\d:\d\d\.\d{3}  OK +echo\.EchoServer/SayHello  [\d.]+ ms  ↑1 ↓1\n", proxied), proxied
+    assert re.search(r"\n\d\d:\d\d:\d\d\.\d{3}  OK +grpc\.reflection\.v1alpha\.ServerReflection/ServerReflectionInfo ", proxied)
+    assert "CANCELLED" not in proxied and "stopped           no longer listening" in proxied
     assert out.rstrip().endswith(
         "demo finished: every step behaved as expected; the token was minted 1 time and reused from the cache"
     )

@@ -12,8 +12,13 @@ setting is changed). The servers and stand-ins live in cloudrun_grpc_cli.demo.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+from typing import IO
 
 import typer
 
@@ -33,9 +38,10 @@ loopback port over TLS (a self-signed certificate) and checks every call's
 ID token as Cloud Run would. crgrpc then shows the minted token, lists and
 describes the service, makes five unary calls and one server-streaming call
 (headers, messages, trailers; -v on two of them), shows a call without a
-token being refused and explained, and runs doctor on the service as a
-run:// target (a local Cloud Run Admin API stand-in answers). Always pretty
-output.
+token being refused and explained, runs doctor on the service as a run://
+target (a local Cloud Run Admin API stand-in answers), load-tests it with
+bench, and starts crgrpc proxy for a client without credentials. Always
+pretty output.
 
 Examples:
 
@@ -124,8 +130,15 @@ def run_demo(env: Environment) -> int:
             ["doctor", f"run://{DEMO_PROJECT}/{DEMO_REGION}/echo", "--run-api", run_api.url, "--audience", AUDIENCE, *common],
             0,
         ))
+        steps.append((
+            "Load-test it: 200 calls, 8 at a time, one token for all (crgrpc bench)",
+            ["bench", target, "echo.EchoServer/SayHello", "-d", '{"name": "load"}', "-n", "200", "-c", "8", *common],
+            0,
+        ))
         # A private cache, passed to every step: the token is minted once, then reused.
-        steps_env = env.with_cache_dir(work / "cache")
+        # The proxy, a process of its own, finds it through XDG_CACHE_HOME.
+        xdg_cache = work / "xdg-cache"
+        steps_env = env.with_cache_dir(xdg_cache / "crgrpc")
         try:
             out.write(f"Echo service on {target} (TLS, self-signed; tokens checked for audience https://localhost)\n")
             out.write(f"Local token issuer on {issuer.url}; service account {DEMO_SA}\n")
@@ -139,6 +152,11 @@ def run_demo(env: Environment) -> int:
                 if code != expected:
                     out.write(f"\ndemo failed: exit {code}, expected {expected}\n")
                     return code or 1
+            proxy_argv = ["proxy", target, "--key-file", str(key_file), "--cacert", str(certs.ca),
+                          "--port", "0", "-o", "pretty", "--color", color]
+            code = _proxy_step(out, proxy_argv, xdg_cache, steps_env)
+            if code:
+                return code
             minted = issuer.id_tokens
             out.write(
                 f"\ndemo finished: every step behaved as expected; the token was minted "
@@ -149,3 +167,50 @@ def run_demo(env: Environment) -> int:
             server.stop()
             run_api.stop()
             issuer.stop()
+
+
+def _proxy_step(out: IO[str], proxy_argv: list[str], xdg_cache: Path, steps_env: Environment) -> int:
+    """crgrpc proxy in a process of its own, one call through it with no
+    credentials, then SIGTERM; 0 when each part behaved."""
+    from .main import main
+
+    out.write("\n== Lend the token to any gRPC client (grpcurl, buf curl, your app): crgrpc proxy\n")
+    out.write(f"$ crgrpc {' '.join(proxy_argv)} &\n")
+    out.flush()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudrun_grpc_cli", *proxy_argv],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(xdg_cache)},
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        if not first.startswith("listening on "):
+            proc.kill()
+            _, err = proc.communicate(timeout=30)
+            out.write(f"{err}\ndemo failed: the proxy did not start (exit {proc.wait()})\n")
+            return 1
+        address = first.removeprefix("listening on ").strip()
+        out.write(first)
+        argv = ["call", "--plaintext", address, "echo.EchoServer/SayHello", "-d", '{"name": "via the proxy"}',
+                "-o", "pretty", "--color", proxy_argv[-1]]
+        out.write(f"\n$ crgrpc {' '.join(a if ' ' not in a else repr(a) for a in argv)}"
+                  "   # no key, no token: the proxy adds them\n")
+        out.flush()
+        code = main(argv, env=steps_env)
+        if code == ExitCode.PIPE_CLOSED:
+            return code
+        if code != 0:
+            out.write(f"\ndemo failed: exit {code}, expected 0\n")
+            return code or 1
+        proc.send_signal(signal.SIGTERM)
+        _, log = proc.communicate(timeout=30)
+        out.write(f"\n$ kill %1   # the proxy's log on stderr, one line a call:\n{log}")
+        if proc.returncode != 0:
+            out.write(f"\ndemo failed: the proxy exited {proc.returncode}, expected 0\n")
+            return 1
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
