@@ -124,7 +124,6 @@ class _Stream:
             self._call.cancel()
 
 
-
 class ReflectionSource:
     """Schema fetched lazily by server reflection."""
 
