@@ -272,7 +272,7 @@ def test_list_waits_for_the_servers_end_of_its_stream_but_not_for_long() -> None
         assert ends.ends == [True]  # ended by the server before list returned
 
     # A server that answers but never ends the stream: list gives up waiting after
-    # half a second, cancels it, and is done.
+    # a second, cancels it, and is done.
     stuck = StreamEnds(linger=30)
     with echo_server(interceptors=(stuck,)) as srv:
         start = time.monotonic()

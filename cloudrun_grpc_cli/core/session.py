@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 # How long closing waits for reflection streams that served to be ended by the
 # server (one round trip; after a call they have long ended).
-SETTLE_SECONDS = 0.5
+SETTLE_SECONDS = 1.0
 
 
 class Session:
