@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -30,6 +31,7 @@ DEMO_SA = "echo-invoker@demo-project.iam.gserviceaccount.com"
 DEMO_PROJECT = "demo-project"
 DEMO_REGION = "us-central1"
 AUDIENCE = "https://localhost"
+PROXY_START_SECONDS = 30
 
 DEMO_HELP = """Run the Cloud Run gRPC walkthrough end to end, offline.
 
@@ -143,8 +145,7 @@ def run_demo(env: Environment) -> int:
             out.write(f"Echo service on {target} (TLS, self-signed; tokens checked for audience https://localhost)\n")
             out.write(f"Local token issuer on {issuer.url}; service account {DEMO_SA}\n")
             for title, argv, expected in steps:
-                shown = " ".join(a if " " not in a else repr(a) for a in argv)
-                out.write(f"\n== {title}\n$ crgrpc {shown}\n")
+                out.write(f"\n== {title}\n$ crgrpc {_shown(argv)}\n")
                 out.flush()
                 code = main(argv, env=steps_env)
                 if code == ExitCode.PIPE_CLOSED:
@@ -154,7 +155,7 @@ def run_demo(env: Environment) -> int:
                     return code or 1
             proxy_argv = ["proxy", target, "--key-file", str(key_file), "--cacert", str(certs.ca),
                           "--port", "0", "-o", "pretty", "--color", color]
-            code = _proxy_step(out, proxy_argv, xdg_cache, steps_env)
+            code = _proxy_step(out, proxy_argv, color, xdg_cache, steps_env)
             if code:
                 return code
             minted = issuer.id_tokens
@@ -169,13 +170,19 @@ def run_demo(env: Environment) -> int:
             issuer.stop()
 
 
-def _proxy_step(out: IO[str], proxy_argv: list[str], xdg_cache: Path, steps_env: Environment) -> int:
+def _shown(argv: list[str]) -> str:
+    return " ".join(a if " " not in a else repr(a) for a in argv)
+
+
+def _proxy_step(
+    out: IO[str], proxy_argv: list[str], color: str, xdg_cache: Path, steps_env: Environment
+) -> int:
     """crgrpc proxy in a process of its own, one call through it with no
     credentials, then SIGTERM; 0 when each part behaved."""
     from .main import main
 
     out.write("\n== Lend the token to any gRPC client (grpcurl, buf curl, your app): crgrpc proxy\n")
-    out.write(f"$ crgrpc {' '.join(proxy_argv)} &\n")
+    out.write(f"$ crgrpc {_shown(proxy_argv)} &\n")
     out.flush()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloudrun_grpc_cli", *proxy_argv],
@@ -183,18 +190,24 @@ def _proxy_step(out: IO[str], proxy_argv: list[str], xdg_cache: Path, steps_env:
         env={**os.environ, "XDG_CACHE_HOME": str(xdg_cache)},
     )
     try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
+        stdout = proc.stdout
+        assert stdout is not None
+        lines: list[str] = []  # its first line, read in a thread to bound the wait
+        reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(PROXY_START_SECONDS)
+        first = lines[0] if lines else ""
         if not first.startswith("listening on "):
+            why = f"exited {proc.poll()}" if proc.poll() is not None else f"was not listening after {PROXY_START_SECONDS} s"
             proc.kill()
             _, err = proc.communicate(timeout=30)
-            out.write(f"{err}\ndemo failed: the proxy did not start (exit {proc.wait()})\n")
+            out.write(f"{err}\ndemo failed: the proxy {why}\n")
             return 1
         address = first.removeprefix("listening on ").strip()
         out.write(first)
         argv = ["call", "--plaintext", address, "echo.EchoServer/SayHello", "-d", '{"name": "via the proxy"}',
-                "-o", "pretty", "--color", proxy_argv[-1]]
-        out.write(f"\n$ crgrpc {' '.join(a if ' ' not in a else repr(a) for a in argv)}"
+                "-o", "pretty", "--color", color]
+        out.write(f"\n$ crgrpc {_shown(argv)}"
                   "   # no key, no token: the proxy adds them\n")
         out.flush()
         code = main(argv, env=steps_env)
