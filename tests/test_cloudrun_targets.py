@@ -467,7 +467,8 @@ def test_bench(cloud_run: CloudRun, workers: str) -> None:
     )
     calls = cloud_run.recorder.headers_for("/SayHello")
     assert len(calls) == 20
-    (token,) = {bearer(md.get("authorization")) for md in calls}  # the workers share the token cache
+    (token,) = {bearer(md.get("authorization")) for md in calls}
+    assert cloud_run.issuer.id_tokens == 1  # minted once: the workers take it from the token cache
     claims = google_verified(token, audience=cloud_run.uri, certs_url=cloud_run.issuer.certs_url)
     assert claims["email"] == KEY_SA
     assert cloud_run.admin_requests() == [(GET, KEY_SA)]

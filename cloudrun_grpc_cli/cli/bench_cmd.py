@@ -14,9 +14,9 @@ BENCH_HELP = """Load-test METHOD: send requests for --total N or --duration SECO
 report throughput, latency percentiles, a latency histogram and statuses.
 
 Every connection and token option of `call` applies; the token is minted
-once per worker and refreshed in the background. A unary call is one
-request; a server stream is one request whose messages are counted; client
-and bidi streams send all the DATA messages on each stream.
+once (the workers share the token cache) and refreshed in the background. A
+unary call is one request; a server stream is one request whose messages are
+counted; client and bidi streams send all the DATA messages on each stream.
 
 --rate schedules requests open-loop and measures each one's latency from
 the time it was due. --warmup runs first and is left out of the figures
