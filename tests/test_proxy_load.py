@@ -107,9 +107,11 @@ def test_a_slow_reader_slows_the_upstream(proxy: ProxyProcess, up: Upstream) -> 
     """The client reads 5 messages of a 2,000-message stream of 64 KiB, then stops: the
     upstream stalls after a bounded number (HTTP/2 windows and socket buffers, not
     the stream), and the proxy's memory does not take in the rest. Reading on
-    delivers everything, in order."""
+    delivers everything, in order. The client's BDP probing is off: it would grow the
+    client's own window with the machine's load (the upstream then ran 110 to 560
+    messages ahead; with it off, about 20), and that window is not the proxy's."""
     rss_before = proxy.proc_status("VmRSS")
-    with grpc.insecure_channel(proxy.address) as ch:
+    with grpc.insecure_channel(proxy.address, options=[("grpc.http2.bdp_probe", 0)]) as ch:
         call = ch.unary_stream(PROBE + "Produce")(f"slow {COUNT} {CHUNK}".encode(), timeout=120)
         got = [next(call) for _ in range(5)]
         stalled = _stable(lambda: up.probes.produced["slow"])
