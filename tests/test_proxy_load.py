@@ -10,6 +10,9 @@ threads and memory are read from /proc.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ from tests.support.proxy import PROBE, STREAMS_PER_CONNECTION, ProxyProcess, Ups
 from tests.support.tls import CertFiles, make_certs
 
 STREAMS = 300
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -148,17 +152,16 @@ def test_a_slow_upstream_slows_the_client(proxy: ProxyProcess, up: Upstream) -> 
 
 
 def _bidi(address: str, n: int, size: int = 20) -> tuple[int, bytes, bytes]:
-    """n messages each way on one Hold stream: (answers, first, last)."""
-    message = b"b" * size
-    first = last = b""
-    count = 0
-    with grpc.insecure_channel(address) as ch:
-        for answer in ch.stream_stream(PROBE + "Hold")(iter([message] * (n - 1) + [b"end"]), timeout=300):
-            if not count:
-                first = answer
-            count += 1
-            last = answer
-    return count, first, last
+    """n messages each way on one Hold stream: (answers, first, last). The client is a
+    grpc.aio process of its own (tests/support/bidi_client.py): in this process it
+    would share a GIL with the upstream server, and take twice as long."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.support.bidi_client", address, str(n), str(size)],
+        capture_output=True, text=True, timeout=600, check=False, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    return doc["count"], doc["first"].encode(), doc["last"].encode()
 
 
 def test_100000_messages_each_way_with_flat_memory(proxy: ProxyProcess) -> None:

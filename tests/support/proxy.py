@@ -252,6 +252,9 @@ def upstream(issuer: Issuer, certs: CertFiles, *, workers: int = 64) -> Iterator
             ("grpc.max_concurrent_streams", STREAMS_PER_CONNECTION),
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", -1),
+            # No BDP probing: it grows the server's receive window with the machine's
+            # load, and the flow-control tests measure the proxy's, not the server's.
+            ("grpc.http2.bdp_probe", 0),
         ],
     )
     echo_pb2_grpc.add_EchoServerServicer_to_server(EchoServicer(), server)
