@@ -39,6 +39,7 @@ from tests.support.connectproxy import connect_proxy
 from tests.support.frontend import front_end
 from tests.support.proxy import ProxyProcess
 from tests.support.rawgrpc import HttpAnswer, Refuse, Reply, Silent, raw_grpc
+from tests.support.rawgrpc import frame as grpc_message
 from tests.support.tls import CertFiles, make_certs
 
 ECHO, SLEEP, STALL = "/t.T/Echo", "/t.T/Sleep", "/t.T/Stall"
@@ -412,7 +413,7 @@ def test_headers_in_continuation_frames_and_padded_data(tmp_path: Path) -> None:
             headers = [(":method", "POST"), (":scheme", "http"), (":path", ECHO), (":authority", "x"),
                        ("te", "trailers"), ("content-type", "application/grpc"), ("x-big", big)]
             conn.send_headers(1, headers)
-            conn.send_data(1, b"\x00" + struct.pack(">I", len(payload)) + payload, end_stream=True, pad_length=40)
+            conn.send_data(1, grpc_message(payload), end_stream=True, pad_length=40)
             sock.sendall(conn.data_to_send())
             body, trailers, ended = b"", {}, False
             while not ended:
@@ -427,7 +428,7 @@ def test_headers_in_continuation_frames_and_padded_data(tmp_path: Path) -> None:
                     elif isinstance(ev, h2.events.StreamEnded):
                         ended = True
                 sock.sendall(conn.data_to_send())
-        assert body == b"\x00" + struct.pack(">I", len(payload)) + payload
+        assert body == grpc_message(payload)
         assert trailers[b"grpc-status"] == b"0"
         assert up.metadata[-1]["x-big"] == big
 
@@ -494,14 +495,10 @@ def test_a_client_that_does_not_speak_http2_gets_goaway(tmp_path: Path) -> None:
 # --- the parts ----------------------------------------------------------------------------
 
 
-def _prefixed(m: bytes) -> bytes:
-    return b"\x00" + struct.pack(">I", len(m)) + m
-
-
 @settings(deadline=None, max_examples=200)
 @given(st.lists(st.binary(max_size=40), max_size=12), st.lists(st.integers(min_value=0, max_value=600), max_size=8))
 def test_messages_are_counted_however_frames_split_them(messages: list[bytes], cuts: list[int]) -> None:
-    wire = b"".join(_prefixed(m) for m in messages)
+    wire = b"".join(grpc_message(m) for m in messages)
     points = sorted({0, len(wire), *(c for c in cuts if c < len(wire))})
     stream = Stream(SimpleNamespace(peer_initial_window=0), 1, None)  # type: ignore[arg-type]
     seen = sum(stream.count(wire[a:b]) for a, b in itertools.pairwise(points))
@@ -511,9 +508,9 @@ def test_messages_are_counted_however_frames_split_them(messages: list[bytes], c
 def test_a_message_over_the_limit_is_seen() -> None:
     stream = Stream(SimpleNamespace(peer_initial_window=0), 1, None)  # type: ignore[arg-type]
     stream.limit = 10
-    assert stream.count(_prefixed(b"0123456789")) == 1
-    assert stream.count(_prefixed(b"0123456789a")[:3]) == 0
-    assert stream.count(_prefixed(b"0123456789a")[3:]) == -1
+    assert stream.count(grpc_message(b"0123456789")) == 1
+    assert stream.count(grpc_message(b"0123456789a")[:3]) == 0
+    assert stream.count(grpc_message(b"0123456789a")[3:]) == -1
 
 
 def test_grpc_timeout_headers() -> None:

@@ -37,6 +37,8 @@ import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.message_factory import GetMessageClass
 
+from .rawgrpc import frame
+
 TYPES_PROTO = """
 syntax = "proto3";
 package hostile;
@@ -185,10 +187,6 @@ def types_server(*, interceptors: tuple[grpc.ServerInterceptor, ...] = ()) -> It
 # -- a raw HTTP/2 server that drops the connection mid-stream ----------------------------
 
 
-def grpc_frame(payload: bytes) -> bytes:
-    return b"\x00" + struct.pack(">I", len(payload)) + payload
-
-
 class DroppingServer:
     """Answers any call with headers and `messages`, then resets the connection on drop()."""
 
@@ -247,7 +245,7 @@ class DroppingServer:
                             ev.stream_id, [(":status", "200"), ("content-type", "application/grpc")]
                         )
                         for m in self.messages:
-                            h2c.send_data(ev.stream_id, grpc_frame(m))
+                            h2c.send_data(ev.stream_id, frame(m))
                     elif isinstance(ev, h2.events.DataReceived):
                         h2c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                 out = h2c.data_to_send()
