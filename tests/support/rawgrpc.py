@@ -96,8 +96,7 @@ class RawGrpc(FrontEnd):
             return
         if r.trailers_only:
             with suppress(h2.exceptions.H2Error):
-                h2conn.send_headers(stream_id, [(":status", "200"), ("content-type", "application/grpc"),
-                                                ("grpc-status", str(r.status)), ("grpc-message", quote(r.message))],
+                h2conn.send_headers(stream_id, [(":status", "200"), ("content-type", "application/grpc"), *_status(r)],
                                     end_stream=True)
             return
         with suppress(h2.exceptions.H2Error):
@@ -107,12 +106,7 @@ class RawGrpc(FrontEnd):
             )
             for m in r.messages:
                 h2conn.send_data(stream_id, frame(m))
-            grpc_message = r.message if r.raw_message else quote(r.message, safe=" !#$&'()*+,/:;=?@[]~")
-            trailers: list[tuple[str, str | bytes]] = [("grpc-status", str(r.status))]
-            if r.message:
-                trailers.append(("grpc-message", grpc_message))
-            trailers.extend(r.trailers)
-            h2conn.send_headers(stream_id, trailers, end_stream=True)
+            h2conn.send_headers(stream_id, [*_status(r), *r.trailers], end_stream=True)
 
 
     def _http(self, h2conn: h2.connection.H2Connection, stream_id: int, a: HttpAnswer) -> None:
@@ -126,6 +120,14 @@ class RawGrpc(FrontEnd):
                     h2conn.send_data(stream_id, part, end_stream=i == len(parts) - 1)
             else:
                 h2conn.send_headers(stream_id, [*headers, ("content-length", "0")], end_stream=True)
+
+
+def _status(r: Reply) -> list[tuple[str, str | bytes]]:
+    """grpc-status, and grpc-message when there is one (percent-encoded unless raw_message)."""
+    out: list[tuple[str, str | bytes]] = [("grpc-status", str(r.status))]
+    if r.message:
+        out.append(("grpc-message", r.message if r.raw_message else quote(r.message, safe=" !#$&'()*+,/:;=?@[]~")))
+    return out
 
 
 @contextmanager
