@@ -22,22 +22,19 @@ import grpc
 import pytest
 
 from tests.support.issuer import Issuer
-from tests.support.proxy import PROBE, STREAMS_PER_CONNECTION, ProxyProcess, Upstream, upstream
-from tests.support.tls import CertFiles, make_certs
+from tests.support.proxy import (  # noqa: F401  (the fixtures)
+    PROBE,
+    STREAMS_PER_CONNECTION,
+    ProxyProcess,
+    Upstream,
+    proxy_certs_fixture,
+    proxy_issuer_fixture,
+    upstream,
+)
+from tests.support.tls import CertFiles
 
 STREAMS = 300
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
-    return make_certs(tmp_path_factory.mktemp("proxy-load-tls"))
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    with Issuer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

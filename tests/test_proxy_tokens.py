@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +24,12 @@ import pytest
 from cloudrun_grpc_cli.demo import echo_pb2, echo_pb2_grpc
 from tests.support.cli import run
 from tests.support.issuer import KEY_SA, Issuer
-from tests.support.proxy import ProxyProcess, Upstream, upstream, verify_later
-from tests.support.tls import CertFiles, make_certs
+from tests.support.load import SlowIssuer
+from tests.support.proxy import ProxyProcess, Upstream, proxy_certs_fixture, upstream, verify_later  # noqa: F401
+from tests.support.tls import CertFiles
 
 SAY_HELLO = "/echo.EchoServer/SayHello"
 HELLO = "Hello x from K_REVISION local"
-
-
-@dataclass
-class SlowIssuer(Issuer):
-    """An issuer whose service-account token endpoint takes `delay` seconds to answer."""
-
-    delay: float = 0.0
-
-    def _jwt_bearer(self, email: str, claims: dict[str, Any]) -> Any:
-        time.sleep(self.delay)
-        return super()._jwt_bearer(email, claims)
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
-    return make_certs(tmp_path_factory.mktemp("proxy-tokens-tls"))
 
 
 @contextmanager
