@@ -327,9 +327,8 @@ class _Run:
             if ticket is None:
                 return
             t0, measured = ticket
-            if open_loop:
-                wait = t0 - monotonic()
-                if wait > 0:
+            if open_loop:  # until it is due (a sleep may end early: see _wait_until)
+                while (wait := t0 - monotonic()) > 0:
                     await sleep(wait)
             try:
                 n = await caller(feed.metadata, timeout)

@@ -103,9 +103,13 @@ class _Stream:
         """An empty answer that came with a failure: grpcio sometimes hands on an empty
         message from an HTTP error answer (a front end's 503 with an HTML page) before
         the call's UNAVAILABLE status. True when the call ends, within `wait`, not OK."""
+        return self._ends_within(wait) and self._call.code() != grpc.StatusCode.OK
+
+    def _ends_within(self, timeout: float) -> bool:
+        """True when the call has ended, or ends within timeout seconds."""
         ended = threading.Event()
         self._call.add_done_callback(lambda _call: ended.set())
-        return ended.wait(wait) and self._call.code() != grpc.StatusCode.OK
+        return ended.wait(max(0.0, timeout))
 
     def close(self, *, cancel: bool = True) -> None:
         """End the stream: half-close it, and cancel it unless it served. A served
@@ -118,9 +122,7 @@ class _Stream:
 
     def settle(self, timeout: float) -> None:
         """Wait up to timeout for the server to end the stream, then cancel it."""
-        ended = threading.Event()
-        self._call.add_done_callback(lambda _call: ended.set())
-        if not ended.wait(max(0.0, timeout)):
+        if not self._ends_within(timeout):
             self._call.cancel()
 
 
