@@ -320,16 +320,15 @@ class _Run:
 
     async def lane(self, caller: Caller) -> None:
         take, record, feed, timeout = self.take, self.record, self.feed, self.timeout
-        monotonic, sleep = time.monotonic, asyncio.sleep
+        monotonic = time.monotonic
         open_loop = self.rate is not None
         while True:
             ticket = take()
             if ticket is None:
                 return
             t0, measured = ticket
-            if open_loop:  # until it is due (a sleep may end early: see _wait_until)
-                while (wait := t0 - monotonic()) > 0:
-                    await sleep(wait)
+            if open_loop:
+                await _wait_until(t0)
             try:
                 n = await caller(feed.metadata, timeout)
             except grpc.aio.AioRpcError as e:
